@@ -1,0 +1,1 @@
+"""The Pulumi program of fellesdrift: components named after the domain, and drivers."""
