@@ -1,0 +1,98 @@
+"""Hosts as the stacks declared them, and the files that let SSH-based tools reach them.
+
+Everything here is rendered from stack outputs: the Ansible inventory, the SSH client config
+for testinfra and the lab's known_hosts. No address is ever guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import lab
+from .paths import lab_dir
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    machine: str
+    groups: tuple[str, ...]
+    address: str
+    ssh_user: str
+    ssh_port: int
+    host_key: str
+
+    @classmethod
+    def from_output(cls, out: dict[str, Any]) -> Host:
+        return cls(out["name"], out["machine"], tuple(out["groups"]), out["address"],
+                   out["ssh_user"], int(out["ssh_port"]), out["host_key"])
+
+
+def trust(env: str, hosts: list[Host]) -> Path:
+    """Record every host's key (read from the host by the driver) in the lab's known_hosts."""
+    for h in hosts:
+        lab.known_hosts_add(env, h.address, h.host_key)
+    return lab.known_hosts_path(env)
+
+
+def ssh_options(env: str) -> list[str]:
+    key, _ = lab.lab_keypair(env)
+    return ["-o", f"IdentityFile={key}", "-o", "IdentitiesOnly=yes",
+            "-o", f"UserKnownHostsFile={lab.known_hosts_path(env)}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
+
+
+def ansible_inventory(env: str, hosts: list[Host]) -> Path:
+    """Write the Ansible inventory for these hosts; returns its path."""
+    key, _ = lab.lab_keypair(env)
+    groups: dict[str, dict[str, Any]] = {}
+    for h in hosts:
+        for g in h.groups:
+            groups.setdefault(g, {"hosts": {}})["hosts"][h.name] = {}
+    inventory = {"all": {
+        "hosts": {h.name: {"ansible_host": h.address, "ansible_user": h.ssh_user,
+                           "ansible_port": h.ssh_port} for h in hosts},
+        "vars": {
+            "ansible_ssh_private_key_file": str(key),
+            "ansible_ssh_common_args":
+                f"-o UserKnownHostsFile={lab.known_hosts_path(env)} "
+                "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
+        },
+        "children": groups,
+    }}
+    path = lab_dir(env) / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return path
+
+
+def ssh_config(env: str, hosts: list[Host]) -> Path:
+    """Write an OpenSSH client config naming every host (for testinfra's ssh backend)."""
+    key, _ = lab.lab_keypair(env)
+    blocks = [
+        f"Host {h.name}\n  HostName {h.address}\n  User {h.ssh_user}\n  Port {h.ssh_port}\n"
+        f"  IdentityFile {key}\n  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {lab.known_hosts_path(env)}\n  StrictHostKeyChecking yes\n"
+        "  BatchMode yes\n"
+        for h in hosts
+    ]
+    path = lab_dir(env) / "ssh_config"
+    path.write_text("\n".join(blocks))
+    return path
+
+
+def save(env: str, hosts: list[Host]) -> Path:
+    """Keep the hosts of the last provision, so converge and verify can run on their own."""
+    path = lab_dir(env) / "hosts.yml"
+    path.write_text(yaml.safe_dump([h.__dict__ | {"groups": list(h.groups)} for h in hosts]))
+    return path
+
+
+def load(env: str) -> list[Host]:
+    path = lab_dir(env) / "hosts.yml"
+    if not path.exists():
+        return []
+    return [Host.from_output(h) for h in yaml.safe_load(path.read_text()) or []]
