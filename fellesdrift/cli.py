@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.table import Table
 
 from . import converge, doctor, hosts, inventory, lab, provision, verify
 from .engine import EngineError
+from .model import Inventory
 from .paths import INVENTORIES
 
 app = typer.Typer(help="Infrastructure as code for an IT operations centre shared by "
@@ -27,7 +27,7 @@ PathsArg = Annotated[list[Path] | None, typer.Argument(
     help="Inventory files or folders (default: inventories/).", show_default=False)]
 
 
-def _load(paths: list[Path] | None) -> inventory.Inventory:
+def _load(paths: list[Path] | None) -> Inventory:
     return inventory.load(paths or [INVENTORIES])
 
 

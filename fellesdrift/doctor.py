@@ -1,4 +1,4 @@
-"""`fellesdrift doctor`: the tools fellesdrift needs, their versions, and what to do if one fails."""
+"""`fellesdrift doctor`: the tools fellesdrift needs, their versions, what to do if one fails."""
 
 from __future__ import annotations
 

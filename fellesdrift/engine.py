@@ -22,8 +22,7 @@ class EngineError(RuntimeError):
 @cache
 def bin_dir() -> Path:
     """The folder with `pulumi` and the Python language host (built on first use, then cached)."""
-    proc = subprocess.run(["bash", str(BUILD)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, check=False)
+    proc = subprocess.run(["bash", str(BUILD)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise EngineError(f"the Pulumi engine is not available:\n{proc.stderr.strip()}")
     return Path(proc.stdout.strip().splitlines()[-1])

@@ -39,13 +39,6 @@ def trust(env: str, hosts: list[Host]) -> Path:
     return lab.known_hosts_path(env)
 
 
-def ssh_options(env: str) -> list[str]:
-    key, _ = lab.lab_keypair(env)
-    return ["-o", f"IdentityFile={key}", "-o", "IdentitiesOnly=yes",
-            "-o", f"UserKnownHostsFile={lab.known_hosts_path(env)}",
-            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
-
-
 def ansible_inventory(env: str, hosts: list[Host]) -> Path:
     """Write the Ansible inventory for these hosts; returns its path."""
     key, _ = lab.lab_keypair(env)

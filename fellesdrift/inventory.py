@@ -106,7 +106,8 @@ def read_document(path: Path, problems: list[Problem]) -> Document | None:
     if node is not None:
         _marks(node, (), marks, file, problems)
     if not isinstance(data, dict):
-        problems.append(Problem(file, 1, 1, "", "expected a mapping of fields at the top", "schema"))
+        problems.append(Problem(file, 1, 1, "", "expected a mapping of fields at the top",
+                                "schema"))
         return None
     return Document(file, data, marks)
 

@@ -23,7 +23,9 @@ def _network(value: str) -> str:
     try:
         return str(ipaddress.IPv4Network(value, strict=True))
     except ValueError as e:
-        raise ValueError(f"not an IPv4 prefix with its host bits clear, like 10.101.1.0/24 ({e})")
+        raise ValueError(
+            f"not an IPv4 prefix with its host bits clear, like 10.101.1.0/24 ({e})"
+        ) from None
 
 
 SiteKind = Literal["town_hall", "school", "care_home", "health_centre", "library", "depot"]

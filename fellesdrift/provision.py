@@ -71,8 +71,8 @@ def up(slug: str, inventory: Path, lab: LabSettings,
     stack = open_stack(lab.env, slug)
     _configure(stack, slug, inventory, lab)
     result = stack.up(on_output=on_output, color="never", suppress_progress=True)
-    changes = dict(result.summary.resource_changes or {})
-    return StackResult(stack.name, changes, _hosts(result.outputs))
+    changes = {str(op): n for op, n in (result.summary.resource_changes or {}).items()}
+    return StackResult(stack.name, changes, _hosts(dict(result.outputs)))
 
 
 def destroy(env: str, slug: str, on_output: Callable[[str], Any] | None = None) -> None:

@@ -1,0 +1,3 @@
+from fellesdrift.cli import main
+
+main()

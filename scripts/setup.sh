@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install everything fellesdrift needs on this machine; safe to run again (it skips what is done).
+#   - Debian packages for the lab (as root): podman, runc, debootstrap, …
+#   - the Python virtual environment .venv from requirements.lock, with fellesdrift installed
+#   - the Pulumi engine and Python language host (scripts/engine/build.sh; cached by version)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+packages=(podman runc netavark debootstrap uidmap iproute2 openssh-client ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing Debian packages: ${missing[*]} — run 'sudo apt-get install ${missing[*]}'"; exit 2
+  fi
+  say "installing ${missing[*]} …"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  say "Python 3.11 or newer is needed (found $("$python" --version)); set PYTHON=…"; exit 2; }
+stamp=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
+if [ "$(cat .venv/.fellesdrift-stamp 2>/dev/null)" != "$stamp" ]; then
+  say "creating .venv from requirements.lock (first time: about 2 minutes) …"
+  [ -x .venv/bin/python ] || "$python" -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+  echo "$stamp" > .venv/.fellesdrift-stamp
+fi
+
+bash scripts/engine/build.sh >/dev/null
+say "ready: .venv/bin/fellesdrift ($(.venv/bin/fellesdrift --help >/dev/null && echo ok))"
