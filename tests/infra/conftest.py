@@ -1,0 +1,63 @@
+"""Shared fixtures of the testinfra suites in tests/infra.
+
+The platform runs these suites against every host, either with ``--hosts=...`` (plus
+``--ssh-config``) or with ``--ansible-inventory``. A suite named after a role checks what
+the role promises; where a promise depends on a role variable, :func:`role_vars` gives the
+value the host should have: the role's defaults, overlaid with the host's inventory
+variables when the run goes through an Ansible inventory.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
+
+
+@functools.cache
+def role_defaults(role: str) -> dict[str, Any]:
+    """The defaults of a role (roles/<role>/defaults/main.yml)."""
+    path = ROLES_DIR / role / "defaults" / "main.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise TypeError(f"{path}: expected a mapping of variables")
+    return data
+
+
+def inventory_vars(host: Any) -> dict[str, Any]:
+    """The host's Ansible inventory variables, or {} when the run has no inventory."""
+    if not getattr(host.backend, "HAS_RUN_ANSIBLE", False):
+        return {}
+    try:
+        variables = host.ansible.get_variables()
+    except Exception:  # noqa: BLE001 - no usable inventory: fall back to the defaults
+        return {}
+    return dict(variables) if isinstance(variables, dict) else {}
+
+
+def role_vars_for(host: Any, role: str) -> dict[str, Any]:
+    """Defaults of ``role`` overlaid with the host's inventory variables of that role."""
+    merged = dict(role_defaults(role))
+    prefix = f"{role}_"
+    for name, value in inventory_vars(host).items():
+        # Unrendered Jinja cannot be compared with what is on the host: keep the default.
+        if name.startswith(prefix) and not (isinstance(value, str) and "{{" in value):
+            merged[name] = value
+    return merged
+
+
+@pytest.fixture(scope="module")
+def common_vars(host: Any) -> dict[str, Any]:
+    """What the role ``common`` was asked to do on this host."""
+    return role_vars_for(host, "common")
+
+
+@pytest.fixture(scope="module")
+def is_container(host: Any) -> bool:
+    """True when the host is a container (systemd-detect-virt --container)."""
+    return bool(host.run("systemd-detect-virt --container --quiet").rc == 0)
