@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv/bin
 ENV   ?= lab
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: help setup up down test lint unit e2e doctor lock
 

@@ -11,10 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import converge, doctor, hosts, inventory, lab, provision, verify
+from . import doctor, inventory, lab, pipeline, provision, scaffold, topology
+from . import migrate as migration
+from . import schema as schemas
 from .engine import EngineError
-from .model import Inventory
+from .model import SCHEMA_VERSION, Inventory
 from .paths import INVENTORIES
+from .problems import Problem
 
 app = typer.Typer(help="Infrastructure as code for an IT operations centre shared by "
                   "municipalities.", no_args_is_help=True, add_completion=False)
@@ -31,76 +34,205 @@ def _load(paths: list[Path] | None) -> Inventory:
     return inventory.load(paths or [INVENTORIES])
 
 
+def _inventories() -> Path:
+    """inventories/ of the checkout, relative to the working folder when inside it (so problems
+    read inventories/seljord.yaml:3:7, not an absolute path)."""
+    try:
+        return INVENTORIES.relative_to(Path.cwd())
+    except ValueError:
+        return INVENTORIES
+
+
+def _problems(problems: list[Problem], what: str) -> None:
+    for p in problems:
+        console.print(str(p), markup=False, soft_wrap=True)
+    files = len({p.file for p in problems})
+    console.print(f"{len(problems)} problem(s) in {files} file(s); {what}.")
+
+
 @app.command()
 def validate(paths: PathsArg = None, as_json: JsonOpt = False) -> None:
-    """Load and validate inventory files; exit 1 listing every problem."""
-    model = _load(paths)
-    sites = sum(len(m.sites) for m in model.municipalities)
-    if as_json:
-        out.print_json(data={"ok": True, "municipalities": len(model.municipalities),
-                             "sites": sites, "problems": []})
-    else:
-        out.print(f"ok: {len(model.municipalities)} municipalities, {sites} sites")
+    """Load and validate inventory files (exit 0 with a summary, or 1 with every problem).
 
-
-def _phase(name: str) -> None:
-    console.rule(f"[bold]{name}")
-
-
-@app.command()
-def up(paths: PathsArg = None, env: EnvOpt = "lab", as_json: JsonOpt = False) -> None:
-    """Validate, provision with Pulumi, converge with Ansible, verify with testinfra."""
-    started = time.monotonic()
-    model = _load(paths)
-    inventory_dir = (paths or [INVENTORIES])[0]
-    inventory_dir = inventory_dir if inventory_dir.is_dir() else inventory_dir.parent
-
-    _phase("lab")
-    lab.configure_podman()
-    image = lab.golden_image(progress=lambda line: console.print(f"  {line}"))
-    _, public_key = lab.lab_keypair(env)
-    lab.add_unreachable_routes(list(model.centre.address_plan.aggregates), env=env)
-    console.print(f"  image {image}; aggregates {', '.join(model.centre.address_plan.aggregates)}"
-                  " routed unreachable")
-
-    _phase("provision")
-    settings = provision.LabSettings(env=env, image=image, authorized_key=public_key)
-    stacks: list[provision.StackResult] = []
-    for m in model.municipalities:
-        console.print(f"  stack {provision.stack_name(env, m.slug)} …")
-        result = provision.up(m.slug, inventory_dir, settings,
-                              on_output=lambda line: console.print(f"    [dim]{line.rstrip()}"))
-        console.print(f"  stack {result.stack}: {_changes(result.changes)}")
-        stacks.append(result)
-    provisioned = [hosts.Host.from_output(h) for s in stacks for h in s.hosts]
-    hosts.trust(env, provisioned)
-    hosts.save(env, provisioned)
-    ansible_inventory = hosts.ansible_inventory(env, provisioned)
-
-    _phase("converge")
-    with console.status("converging …") as status:
-        conv = converge.run(env, ansible_inventory,
-                            progress=lambda h, t: status.update(f"converge {h}: {t}"))
-    for task in conv.changed_tasks:
-        console.print(f"  changed {task}")
-    for failure in conv.failures:
-        console.print(f"  [red]failed {failure}")
-    console.print(f"  artifacts: {conv.artifacts}")
-
-    _phase("verify")
-    with console.status("verifying …"):
-        verdicts = verify.run(env, provisioned)
-    for name, verdict in verdicts.items():
-        for failure in verdict.failures:
-            console.print(f"  [red]{name}: {failure}")
-
-    summary = _summary(stacks, provisioned, conv, verdicts, time.monotonic() - started)
+    Each problem reads file:line:col: field: what is wrong and what is right \\[rule]; every
+    problem of every file is listed in one run. --json gives the same for CI annotations.
+    """
+    started = time.perf_counter()
+    result = inventory.check(paths or [_inventories()])
+    model = result.inventory
+    municipalities = model.municipalities if model else []
+    summary = {
+        "ok": model is not None,
+        "files": len(result.files),
+        "municipalities": len(municipalities),
+        "sites": sum(len(m.sites) for m in municipalities),
+        "seconds": round(time.perf_counter() - started, 3),
+        "problems": [p.as_dict() | {"text": str(p)} for p in result.problems],
+    }
     if as_json:
         out.print_json(data=summary)
+    elif model is not None:
+        out.print(f"ok: {summary['municipalities']} municipalities, {summary['sites']} sites in "
+                  f"{summary['files']} files ({summary['seconds']} s)", soft_wrap=True)
     else:
-        _print_summary(summary)
-    if not summary["ok"]:
+        _problems(result.problems, "fix them and run validate again")
+    if model is None:
         raise typer.Exit(1)
+
+
+@app.command("new")
+def new(
+    slug: Annotated[str, typer.Argument(help="The municipality's slug and file name: lower-case "
+                                         "ASCII, e.g. kragero for Kragerø.")],
+    code: Annotated[str, typer.Option("--code", help='The official municipality number, e.g. '
+                                      '"4024".')],
+    name: Annotated[str, typer.Option("--name", help="The municipality's name, e.g. Hjartdal.")],
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="A site of this kind (repeat for more): " + ", ".join(scaffold.KINDS)
+        + ". Default: one town_hall.")] = None,
+    provider: Annotated[str | None, typer.Option(
+        "--provider", help="Provider id of the sites' links (default: the centre's first).")
+    ] = None,
+    service: Annotated[list[str] | None, typer.Option(
+        "--service", help="Subscribe to a service: ID:TIER, e.g. drift:standard (repeat for "
+        "more).")] = None,
+    email: Annotated[str | None, typer.Option(
+        "--email", help="The IT contact's e-mail (default: postmottak@<slug>.kommune.no).")
+    ] = None,
+    pool: Annotated[str | None, typer.Option(
+        "--pool", help="Allocate the site LANs from this site pool of the address plan (default: "
+        "the first with room).")] = None,
+    folder: Annotated[Path | None, typer.Option(
+        "--dir", help="The inventory folder (default: inventories/).", show_default=False)
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the file; write nothing.")
+                       ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the inventory file of a joining municipality; the join flow starts here.
+
+    The file validates as written: its site LANs come from the address plan's free space and its
+    VLANs are the first free ones on the provider's handoff. Defaults to confirm are marked
+    `check` in the file.
+    """
+    subscriptions = []
+    for item in service or []:
+        service_id, sep, tier = item.partition(":")
+        if not sep or not service_id or not tier:
+            raise typer.BadParameter(f"{item!r}: write ID:TIER, e.g. drift:standard",
+                                     param_hint="--service")
+        subscriptions.append((service_id, tier))
+    try:
+        result = scaffold.plan(folder or _inventories(), slug, code, name, site or ["town_hall"],
+                               provider=provider, email=email, services=subscriptions,
+                               pool=pool)
+    except scaffold.ScaffoldError as e:
+        if not as_json:
+            raise
+        out.print_json(data={"ok": False, "problems": [p.as_dict() for p in e.problems]})
+        raise typer.Exit(1) from None
+    if not dry_run:
+        scaffold.write(result)
+    if as_json:
+        out.print_json(data={"ok": True, "written": not dry_run, **result.summary()})
+    elif dry_run:
+        out.print(result.text, markup=False, highlight=False, end="")
+    else:
+        out.print(f"wrote {result.file}: {len(result.sites)} site(s), "
+                  + ", ".join(f"{s.id} {s.lan_prefix} vlan {s.vlan}" for s in result.sites)
+                  + ". Confirm the values marked `check`, then run `fellesdrift validate`.",
+                  soft_wrap=True, markup=False)
+
+
+@app.command("schema")
+def schema_cmd(
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Where to write the schema files (default: schema/).", show_default=False)
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 when the files "
+                                        "differ from the model.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate the JSON Schema of inventory files from the model, for editors.
+
+    Every inventory file's yaml-language-server modeline points at these files.
+    """
+    directory = out_dir or schemas.SCHEMA_DIR
+    changed = schemas.stale(directory) if check else schemas.write(directory)
+    if as_json:
+        out.print_json(data={"ok": not (check and changed), "directory": str(directory),
+                             "stale" if check else "written": [str(p) for p in changed]})
+    elif check and changed:
+        console.print("stale: " + ", ".join(str(p) for p in changed)
+                      + "; run `fellesdrift schema`", soft_wrap=True, markup=False)
+    else:
+        out.print(("wrote " + ", ".join(str(p) for p in changed)) if changed
+                  else f"{directory}: up to date", soft_wrap=True, markup=False)
+    if check and changed:
+        raise typer.Exit(1)
+
+
+inventory_app = typer.Typer(help="Maintain inventory files.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
+
+
+@inventory_app.command("migrate")
+def migrate_cmd(
+    paths: PathsArg = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 when a file "
+                                        "needs migrating.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Upgrade inventory files from an older schema_version, keeping comments and layout.
+
+    Fields the old version lacked are written as TODO placeholders; `fellesdrift validate`
+    lists each one, at its line, until it is filled in. Either every file migrates or none.
+    """
+    try:
+        results = migration.migrate(paths or [_inventories()], write=not check)
+    except migration.MigrationError as e:
+        if not as_json:
+            raise
+        out.print_json(data={"ok": False, "problems": [p.as_dict() for p in e.problems]})
+        raise typer.Exit(1) from None
+    pending = [r for r in results if r.changed]
+    if as_json:
+        out.print_json(data={"ok": not (check and pending), "written": not check, "files": [
+            {"file": str(r.file), "from": r.before, "to": r.after, "changed": r.changed,
+             "placeholders": r.placeholders} for r in results]})
+    else:
+        for r in pending:
+            verb = "needs migrating" if check else "migrated"
+            out.print(f"{r.file}: {verb}, schema_version {r.before} → {r.after}"
+                      + (f", {r.placeholders} placeholder(s) to fill" if r.placeholders else ""),
+                      soft_wrap=True, markup=False)
+        if not pending:
+            out.print(f"all {len(results)} files are at schema_version {SCHEMA_VERSION}")
+        elif not check and any(r.placeholders for r in pending):
+            out.print("next: `fellesdrift validate` lists every placeholder, at its line, with "
+                      "what belongs there", soft_wrap=True)
+    if check and pending:
+        raise typer.Exit(1)
+
+
+MunicipalityOpt = Annotated[list[str] | None, typer.Option(
+    "--municipality", "-m", help="Only this municipality's stack (repeatable).")]
+OnlyChangedOpt = Annotated[bool, typer.Option(
+    "--only-changed", help="Only the stacks whose inventory files (or code) changed in git "
+    "since --base; a change to the centre file or the code selects every stack.")]
+BaseOpt = Annotated[str, typer.Option("--base", help="The git revision --only-changed compares "
+                                      "against.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=16,
+                                         help="Stacks worked on at once.")]
+
+
+def _stack_lines(results: list[provision.StackResult]) -> bool:
+    for r in results:
+        if r.error:
+            console.print(f"  [red]{r.stack}: FAILED[/] {r.error}", soft_wrap=True)
+        else:
+            console.print(f"  {r.stack}: {_changes(r.changes)}")
+    return not any(r.error for r in results)
 
 
 def _changes(changes: dict[str, int]) -> str:
@@ -108,34 +240,90 @@ def _changes(changes: dict[str, int]) -> str:
     same = changes.get("same", 0)
     if not moved:
         return f"no changes ({same} unchanged)"
-    return ", ".join(f"{n} {op}" for op, n in sorted(moved.items())) + f", {same} unchanged"
+    return ", ".join(f"{n} to {op}" for op, n in sorted(moved.items())) + f", {same} unchanged"
 
 
-def _summary(stacks: list[provision.StackResult], provisioned: list[hosts.Host],
-             conv: converge.ConvergeResult, verdicts: dict[str, verify.HostVerdict],
-             seconds: float) -> dict[str, Any]:
-    rows = []
-    for h in provisioned:
-        recap = conv.recap.get(h.name, converge.HostRecap())
-        verdict = verdicts.get(h.name, verify.HostVerdict())
-        rows.append({
-            "host": h.name, "address": h.address, "groups": list(h.groups),
-            "converge": {"ok": recap.ok, "changed": recap.changed, "failed": recap.failed,
-                         "unreachable": recap.unreachable},
-            "verify": {"passed": verdict.passed, "failed": verdict.failed,
-                       "skipped": verdict.skipped},
-            "ok": recap.failed == 0 and recap.unreachable == 0 and verdict.ok,
-        })
-    return {
-        "ok": conv.ok and all(r["ok"] for r in rows) and bool(rows),
-        "seconds": round(seconds, 1),
-        "stacks": [{"stack": s.stack, "changes": s.changes, "changed": s.changed}
-                   for s in stacks],
-        "pulumi_changes": sum(s.changed for s in stacks),
-        "ansible_changed": conv.changed,
-        "changed_tasks": [str(t) for t in conv.changed_tasks],
-        "hosts": rows,
-    }
+@app.command()
+def plan(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOpt = None,
+         only_changed: OnlyChangedOpt = False, base: BaseOpt = "HEAD", workers: WorkersOpt = 3,
+         as_json: JsonOpt = False) -> None:
+    """Preview what `up` would change, stack by stack (concurrently); changes nothing."""
+    model = _load(paths)
+    selection = pipeline.select(model, env, municipality or [], only_changed, base, [])
+    settings = pipeline.lab_settings(model, env, say=lambda _: None, build=False)
+    console.rule("[bold]plan")
+    results = pipeline.provision_all(selection, pipeline.inventory_dir(paths), settings,
+                                     say=lambda line: console.print(f"  {line}"),
+                                     workers=workers, preview=True)
+    ok = _stack_lines(results)
+    if as_json:
+        out.print_json(data={"ok": ok, "stacks": [
+            {"stack": r.stack, "changes": r.changes, "changed": r.changed, "error": r.error}
+            for r in results]})
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def drift(paths: PathsArg = None, env: EnvOpt = "lab", workers: WorkersOpt = 3,
+          as_json: JsonOpt = False) -> None:
+    """Detect drift: refresh every stack in preview mode; exit 1 if anything moved behind
+    Pulumi's back (a removed container, a lost link shaping …). Changes nothing."""
+    model = _load(paths)
+    selection = pipeline.select(model, env, [], False, "HEAD", [])
+    settings = pipeline.lab_settings(model, env, say=lambda _: None, build=False)
+    console.rule("[bold]drift")
+    results = pipeline.provision_all(selection, pipeline.inventory_dir(paths), settings,
+                                     say=lambda line: console.print(f"  {line}"),
+                                     workers=workers, act=provision.drift)
+    ok = _stack_lines(results)
+    drifted = [r.stack for r in results if r.changed]
+    if as_json:
+        out.print_json(data={"ok": ok and not drifted, "drifted": drifted, "stacks": [
+            {"stack": r.stack, "changes": r.changes, "error": r.error} for r in results]})
+    elif drifted:
+        out.print(f"drift in {', '.join(drifted)}: run `fellesdrift up` to put it right")
+    else:
+        out.print("no drift")
+    if not ok or drifted:
+        raise typer.Exit(1)
+
+
+@app.command()
+def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOpt = None,
+       only_changed: OnlyChangedOpt = False, base: BaseOpt = "HEAD",
+       destroy_municipality: Annotated[list[str] | None, typer.Option(
+           "--destroy-municipality", help="Allow destroying this municipality's stack, whose "
+           "inventory file was removed (repeatable).")] = None,
+       workers: WorkersOpt = 3, as_json: JsonOpt = False) -> None:
+    """Validate, provision with Pulumi, converge with Ansible, verify with testinfra."""
+    model = _load(paths)
+    selection = pipeline.select(model, env, municipality or [], only_changed, base,
+                                destroy_municipality or [])
+    say = console.print
+    with console.status("working …") as status:
+        outcome = pipeline.up(
+            model, selection, pipeline.inventory_dir(paths), env,
+            say=lambda line: say(f"  {line}", soft_wrap=True),
+            progress=lambda host, task: status.update(f"converge {host}: {task}"),
+            workers=workers)
+    _stack_lines(outcome.stacks)
+    if outcome.converge is not None:
+        for task in outcome.converge.changed_tasks:
+            console.print(f"  changed {task}", soft_wrap=True)
+        for failure in outcome.converge.failures:
+            console.print(f"  [red]failed[/] {failure}", soft_wrap=True, markup=False)
+        console.print(f"  ansible-runner artifacts: {outcome.converge.artifacts}")
+    for name, verdict in outcome.verdicts.items():
+        for failure in verdict.failures:
+            console.print(f"  {name}: {failure}", soft_wrap=True, markup=False)
+    summary = outcome.summary()
+    if as_json:
+        out.print_json(data=summary)
+    else:
+        _print_summary(summary)
+    if not outcome.ok:
+        raise typer.Exit(1)
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -154,15 +342,31 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 @app.command()
+def recover(env: EnvOpt = "lab", stack: Annotated[str | None, typer.Option(
+        "--stack", help="The stack, e.g. lab.seljord (default: every stack of --env).")] = None
+            ) -> None:
+    """After a killed `up`: clear stale locks and pending operations, then refresh.
+
+    A lock whose process still runs is left alone. Run `fellesdrift up` afterwards: hosts the
+    killed run made are adopted, so nothing is orphaned.
+    """
+    targets = [stack.split(".", 1)[1]] if stack else provision.stacks(env)
+    for target in targets:
+        cleared = provision.recover(env, target)
+        out.print(f"{provision.stack_name(env, target)}: refreshed"
+                  + (f", cleared {len(cleared)} stale lock(s)" if cleared else ""))
+
+
+@app.command()
 def down(env: EnvOpt = "lab", as_json: JsonOpt = False) -> None:
-    """Destroy every stack of the lab and remove all it made (containers, networks, routes,
-    keys)."""
+    """Destroy every stack of the lab (municipalities, then the core, protection lifted) and
+    remove all it made: containers, networks, routes, keys."""
     destroyed = []
-    for slug in provision.stacks(env):
-        console.print(f"destroying stack {provision.stack_name(env, slug)} …")
-        provision.destroy(env, slug,
-                          on_output=lambda line: console.print(f"  [dim]{line.rstrip()}"))
-        destroyed.append(provision.stack_name(env, slug))
+    targets = provision.stacks(env)
+    for target in sorted(targets, key=lambda t: t == provision.CORE):
+        console.print(f"destroying {provision.stack_name(env, target)} …")
+        provision.destroy(env, target)
+        destroyed.append(provision.stack_name(env, target))
     removed = lab.teardown(env)
     if as_json:
         out.print_json(data={"stacks": destroyed, "removed": removed})
@@ -196,7 +400,13 @@ def main() -> None:
             console.print(str(p), markup=False, soft_wrap=True)
         console.print(f"{len(e.problems)} problem(s); nothing was applied.")
         sys.exit(1)
-    except (EngineError, lab.LabError) as e:
+    except (scaffold.ScaffoldError, migration.MigrationError) as e:
+        _problems(e.problems, "nothing was written")
+        sys.exit(1)
+    except pipeline.SelectionError as e:
+        console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
+        sys.exit(1)
+    except (EngineError, lab.LabError, provision.ProvisionError, topology.TopologyError) as e:
         console.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)
 

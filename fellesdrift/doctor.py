@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,13 @@ def _tool_version(cmd: list[str]) -> str | None:
     return (proc.stdout or proc.stderr).strip().splitlines()[0] if proc.returncode == 0 else None
 
 
+def _at_least(version: str, wanted: str) -> bool:
+    def parts(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in re.findall(r"\d+", v.split("-")[0])[:3])
+
+    return bool(parts(version)) and parts(version) >= parts(wanted)
+
+
 def run() -> list[Check]:
     checks = [Check("python", sys.version_info >= (3, 11), platform.python_version(),
                     "use Python 3.11 or newer for .venv (make setup)")]
@@ -34,8 +42,8 @@ def run() -> list[Check]:
         versions = engine.versions()
         sdk = metadata.version("pulumi")
         pulumi_v = versions.get("pulumi", "missing")
-        checks.append(Check("pulumi", pulumi_v.split("-")[0] >= sdk and pulumi_v != "missing",
-                            pulumi_v, f"needs pulumi >= {sdk} (the SDK): run make setup"))
+        checks.append(Check("pulumi", _at_least(pulumi_v, sdk), pulumi_v,
+                            f"needs pulumi >= {sdk} (the SDK): run make setup"))
         host_v = versions.get("pulumi-language-python", "missing")
         checks.append(Check("pulumi-language-python", host_v != "missing", host_v,
                             "run make setup to build the language host"))

@@ -77,15 +77,21 @@ def ssh_config(env: str, hosts: list[Host]) -> Path:
     return path
 
 
-def save(env: str, hosts: list[Host]) -> Path:
-    """Keep the hosts of the last provision, so converge and verify can run on their own."""
-    path = lab_dir(env) / "hosts.yml"
+def save(env: str, stack: str, hosts: list[Host]) -> Path:
+    """Keep the hosts one stack declared, so converge and verify can run on their own."""
+    path = lab_dir(env) / "hosts" / f"{stack}.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump([h.__dict__ | {"groups": list(h.groups)} for h in hosts]))
     return path
 
 
+def forget(env: str, stack: str) -> None:
+    (lab_dir(env) / "hosts" / f"{stack}.yml").unlink(missing_ok=True)
+
+
 def load(env: str) -> list[Host]:
-    path = lab_dir(env) / "hosts.yml"
-    if not path.exists():
-        return []
-    return [Host.from_output(h) for h in yaml.safe_load(path.read_text()) or []]
+    """Every host of every stack of the lab, as last provisioned."""
+    found: list[Host] = []
+    for path in sorted((lab_dir(env) / "hosts").glob("*.yml")):
+        found += [Host.from_output(h) for h in yaml.safe_load(path.read_text()) or []]
+    return found

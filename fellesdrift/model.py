@@ -1,70 +1,312 @@
 """The inventory model: the one source of truth for what an inventory file may say.
 
+Two kinds of file, both ``schema_version: 2``:
+
+- ``inventories/operations-centre.yaml`` — :class:`OperationsCentre`: the address plan, the
+  service catalogue (service levels, services with monthly prices), the broadband providers whose
+  links meet the centre, and the centre's shared hosts.
+- ``inventories/<slug>.yaml`` — :class:`Municipality`: one municipality, its contacts, the services
+  it subscribes to, its users per service area and its sites.
+
 Every model is strict and forbids unknown keys, so a typo is an error, never a silent default.
+Field descriptions and examples are written for the person editing the file: they appear in the
+generated JSON Schema (editor hover and completion) and in the loader's error messages ("what
+would be right"). Rules that relate several fields or files live in :mod:`fellesdrift.rules`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+import re
+from datetime import date
+from decimal import Decimal
+from functools import cached_property
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")]
-SiteId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,20}[a-z0-9]$")]
-MunicipalityCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+from .addressing import parse_address, parse_prefix
+
+#: The schema version this code reads and writes. Older files are upgraded by
+#: ``fellesdrift inventory migrate`` (see :mod:`fellesdrift.migrate`).
+SCHEMA_VERSION = 2
+
+# --- Scalar types -----------------------------------------------------------------------------
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"), Field(
+    description="Lower-case ASCII letters, digits and hyphens (3–32), e.g. kragero for Kragerø",
+    examples=["seljord"])]
+Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"), Field(
+    description="An identifier: lower-case ASCII letters, digits and hyphens (2–32)",
+    examples=["standard"])]
+SiteId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,20}[a-z0-9]$"), Field(
+    description="Lower-case ASCII letters, digits and hyphens (2–22); unique in the "
+    "municipality and part of host names (<slug>-<id>)", examples=["radhus"])]
+Hostname = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"), Field(
+    description="A host name: lower-case letters, digits and hyphens", examples=["apt-proxy"])]
+MunicipalityCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$"), Field(
+    description='The official four-digit municipality number, in quotes, e.g. "4022"',
+    examples=["4022"])]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=False)]
+Email = Annotated[str, StringConstraints(
+    pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"), Field(
+    description="An e-mail address", examples=["postmottak@seljord.kommune.no"])]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ]{6,18}[0-9]$"), Field(
+    description='A phone number in quotes, e.g. "+47 35 06 51 00"', examples=["+47 35 06 51 00"])]
+Serial = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{3,39}$"), Field(
+    description="The device's serial number as printed on it, in quotes if it is all digits",
+    examples=["FGL2231A0BC"])]
+
+_PREFIX_SHAPE = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$"
+_ADDRESS_SHAPE = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$"
+
+
+def _prefix(value: str) -> str:
+    try:
+        parse_prefix(value)
+    except ValueError as e:
+        raise PydanticCustomError(
+            "format", "{reason}; expected an IPv4 prefix with its host bits clear, like "
+            "10.101.1.0/24", {"reason": str(e)}) from None
+    return value
+
+
+def _address(value: str) -> str:
+    try:
+        parse_address(value)
+    except ValueError as e:
+        raise PydanticCustomError("format", "{reason}; expected an IPv4 address, like 10.100.1.10",
+                                  {"reason": str(e)}) from None
+    return value
+
+
+def _site_prefix(value: str) -> str:
+    length = int(value.partition("/")[2])
+    if not 16 <= length <= 28:
+        raise PydanticCustomError(
+            "prefix-size", "a site LAN is a /16 to /28 (the client host takes the 10th "
+            "address), not a /{length}", {"length": length})
+    return value
+
+
+Prefix = Annotated[str, StringConstraints(pattern=_PREFIX_SHAPE), AfterValidator(_prefix), Field(
+    description="An IPv4 prefix with its host bits clear", examples=["10.101.1.0/24"])]
+Address = Annotated[str, StringConstraints(pattern=_ADDRESS_SHAPE), AfterValidator(_address),
+                    Field(description="An IPv4 address", examples=["10.100.1.10"])]
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _date_from_text(value: Any) -> Any:
+    """Accept a quoted ISO date too: editors read YAML 1.2, where 2024-05-10 is text."""
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+Date = Annotated[date, BeforeValidator(_date_from_text), Field(
+    description="A date, YYYY-MM-DD", examples=["2024-05-10"])]
+
+
+def _price(value: Any) -> Any:
+    return Decimal(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Price = Annotated[Decimal, BeforeValidator(_price),
+                  Field(ge=0, le=100_000, decimal_places=2),
+                  WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100_000}),
+                  Field(description="Monthly price in NOK excluding VAT, at most two decimals",
+                        examples=[95.5])]
+Percent = Annotated[Decimal, BeforeValidator(_price), Field(ge=50, le=100, decimal_places=3),
+                    WithJsonSchema({"type": "number", "minimum": 50, "maximum": 100})]
+
+
+SitePrefix = Annotated[Prefix, AfterValidator(_site_prefix)]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _network(value: str) -> str:
-    try:
-        return str(ipaddress.IPv4Network(value, strict=True))
-    except ValueError as e:
-        raise ValueError(
-            f"not an IPv4 prefix with its host bits clear, like 10.101.1.0/24 ({e})"
-        ) from None
+# --- Municipality -----------------------------------------------------------------------------
+
+SiteKind = Literal["town_hall", "school", "kindergarten", "care_home", "health_centre", "library",
+                   "depot", "fire_station", "culture_house", "office"]
+ServiceArea = Literal["administration", "education", "health_care", "technical", "culture"]
+Access = Literal["fibre", "radio", "dsl"]
+#: Network device platforms, as netmiko's device_type names them (a unit test checks each one
+#: against netmiko). The lab's FRR routers answer netmiko's cisco_ios driver.
+Platform = Literal["cisco_ios", "cisco_xe", "juniper_junos", "mikrotik_routeros", "fortinet",
+                   "hp_procurve", "aruba_aoscx", "linux"]
+ContactRole = Literal["it", "invoice", "management", "privacy"]
 
 
-SiteKind = Literal["town_hall", "school", "care_home", "health_centre", "library", "depot"]
+class Contact(Strict):
+    name: Text = Field(description="A person or a function, e.g. IT-ansvarleg or Postmottak")
+    role: ContactRole = Field(description="What to contact them about: it (operations and "
+                              "incidents), invoice, management (agreements), privacy (the data "
+                              "protection officer)")
+    email: Email
+    phone: Phone | None = None
+
+
+class Subscription(Strict):
+    service: Id = Field(description="A service id from the centre's catalogue "
+                        "(operations-centre.yaml, services)", examples=["gis"])
+    tier: Id = Field(description="A service level the service is priced at in the catalogue",
+                     examples=["standard"])
+
+
+class UsersPerArea(Strict):
+    """People using the shared services, per service area; invoicing counts them."""
+
+    administration: int = Field(0, ge=0, le=100_000, description="Administration and staff")
+    education: int = Field(0, ge=0, le=100_000, description="Schools and kindergartens")
+    health_care: int = Field(0, ge=0, le=100_000, description="Health and care")
+    technical: int = Field(0, ge=0, le=100_000, description="Technical services, roads, water")
+    culture: int = Field(0, ge=0, le=100_000, description="Culture, libraries, sports")
+
+    def total(self, areas: list[str] | None = None) -> int:
+        names = areas if areas is not None else list(type(self).model_fields)
+        return sum(int(getattr(self, a)) for a in names)
+
+
+class BroadbandLink(Strict):
+    access: Access = Field(description="How the building is connected: fibre, radio or dsl")
+    provider: Id = Field(description="A provider id from the centre's providers; its links "
+                         "share one handoff into the centre", examples=["vtk"])
+    down_mbps: int = Field(ge=1, le=100_000, description="Bandwidth towards the site, Mbit/s",
+                           examples=[1000])
+    up_mbps: int = Field(ge=1, le=100_000, description="Bandwidth from the site, Mbit/s",
+                         examples=[1000])
+    vlan: int = Field(ge=2, le=4094, description="The VLAN the provider delivers this site on at "
+                      "the centre; unique among the provider's links", examples=[101])
+
+
+class NetworkDevice(Strict):
+    platform: Platform = Field(description="netmiko device_type of the site router",
+                               examples=["cisco_ios"])
+    model: Text = Field(description="Vendor model", examples=["C1111-4P"])
+    serial: Serial
+    installed: Date = Field(description="The date the device was installed, YYYY-MM-DD")
+    lease_end: Date = Field(description="The date the device's lease or support ends, YYYY-MM-DD")
 
 
 class Site(Strict):
+    """A municipal building with its own LAN, broadband link and router."""
+
     id: SiteId
-    name: str
-    kind: SiteKind
-    lan_prefix: str = Field(description="The site LAN, e.g. 10.101.1.0/24")
+    name: Text = Field(description="The building's name", examples=["Seljord rådhus"])
+    kind: SiteKind = Field(description="What the building is")
+    address: Text = Field(description="Street address, postcode and place",
+                          examples=["Brøløsvegen 13, 3840 Seljord"])
+    users: int = Field(ge=0, le=100_000, description="People working at the site")
+    lan_prefix: SitePrefix = Field(description="The site LAN, a /16–/28 inside the centre's "
+                                   "address plan; the site client host takes its 10th address",
+                                   examples=["10.101.1.0/24"])
+    link: BroadbandLink = Field(description="The site's broadband link to the centre")
+    device: NetworkDevice | None = Field(None, description="The site router; leave it out until "
+                                         "one is installed")
 
-    _check_prefix = field_validator("lan_prefix")(_network)
-
-    @property
+    @cached_property
     def lan(self) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(self.lan_prefix)
 
 
 class Municipality(Strict):
-    schema_version: Literal[1]
-    code: MunicipalityCode = Field(description="The official municipality number, e.g. '4022'")
-    name: str
-    slug: Slug = Field(description="Equal to the file name without .yaml")
-    sites: list[Site] = Field(min_length=1)
+    """One municipality: the file ``inventories/<slug>.yaml``."""
+
+    schema_version: Literal[2] = Field(description="The inventory schema version of this file")
+    code: MunicipalityCode
+    name: Text = Field(description="The municipality's name", examples=["Seljord"])
+    slug: Slug = Field(description="Equal to the file name without .yaml; ASCII only")
+    contacts: list[Contact] = Field(min_length=1, description="Who the centre talks to")
+    services: list[Subscription] = Field(description="Services subscribed to, each at one tier")
+    users: UsersPerArea = Field(description="Users per service area, for invoicing")
+    sites: list[Site] = Field(min_length=1, description="The municipality's buildings")
+
+
+# --- Operations centre ------------------------------------------------------------------------
+
+
+class CentreRange(Strict):
+    name: Id = Field(description="What the range is for", examples=["servers"])
+    prefix: Prefix
 
 
 class AddressPlan(Strict):
-    aggregates: list[str] = Field(min_length=1, description="Every lab and site prefix lies here")
+    aggregates: list[Prefix] = Field(min_length=1, description="Every site prefix and centre "
+                                     "range lies in these; a lab routes them as unreachable")
+    centre_ranges: list[CentreRange] = Field(default_factory=list, description="The centre's own "
+                                             "networks; no site prefix may overlap them")
+    site_pools: list[Prefix] = Field(default_factory=list, description="Where `fellesdrift new` "
+                                     "allocates site LANs, first fit (default: the aggregates)")
+    site_prefix_length: int = Field(24, ge=16, le=28, description="The prefix length `fellesdrift "
+                                    "new` allocates for a site LAN")
 
-    @field_validator("aggregates")
-    @classmethod
-    def _check(cls, value: list[str]) -> list[str]:
-        return [_network(v) for v in value]
+
+class ServiceLevel(Strict):
+    id: Id = Field(description="The service level's id; subscriptions name it as their tier",
+                   examples=["standard"])
+    name: Text = Field(description="The service level's name", examples=["Standard"])
+    support_hours: Text = Field(description='When the service desk answers, e.g. "weekdays '
+                                '08-16" or "24/7"')
+    response_hours: int = Field(ge=1, le=168, description="Hours to first response to a fault")
+    availability_percent: Percent = Field(description="Monthly availability target, percent")
+
+
+class Service(Strict):
+    id: Id = Field(description="The service's id; subscriptions name it", examples=["drift"])
+    name: Text = Field(description="The service's name", examples=["Drift og brukarstøtte"])
+    billing: Literal["per_user", "per_site"] = Field(
+        description="per_user: priced per user in the areas below; per_site: per site")
+    areas: list[ServiceArea] | None = Field(None, description="For per_user billing: which "
+                                            "service areas' users count (default: all)")
+    prices: dict[Id, Price] = Field(min_length=1, description="Monthly price per user or site, "
+                                    "for each service level id the service is offered at")
+
+
+class Provider(Strict):
+    id: Id = Field(description="The provider's id; site links name it", examples=["vtk"])
+    name: Text = Field(description="The provider's name", examples=["Vest-Telemark Kraftlag"])
+    handoff: Text = Field(description="Where the provider's links meet the centre; all of them "
+                          "arrive there on one trunk, one VLAN per site")
+
+
+class SharedHost(Strict):
+    hostname: Hostname
+    role: Literal["apt_proxy", "gis", "finance", "file", "directory", "monitoring", "backup"] = \
+        Field(description="What the host does for the municipalities")
+    address: Address = Field(description="Inside one of the centre's ranges")
 
 
 class OperationsCentre(Strict):
-    schema_version: Literal[1]
-    name: str
+    """The centre: the file ``inventories/operations-centre.yaml``."""
+
+    schema_version: Literal[2] = Field(description="The inventory schema version of this file")
+    name: Text = Field(description="The centre's name", examples=["Telemark IKT-driftssenter"])
     address_plan: AddressPlan
+    service_levels: list[ServiceLevel] = Field(min_length=1, description="The service levels "
+                                               "(tiers) services are offered at")
+    services: list[Service] = Field(min_length=1, description="The service catalogue")
+    providers: list[Provider] = Field(min_length=1, description="Broadband providers")
+    shared_hosts: list[SharedHost] = Field(default_factory=list, description="Hosts of the "
+                                           "centre that every municipality uses")
+
+
+# --- Everything -------------------------------------------------------------------------------
 
 
 class Inventory(Strict):

@@ -1,8 +1,9 @@
-"""The Pulumi program: one stack per municipality, `<env>.<slug>`.
+"""The Pulumi program: `<env>.core` for the operations centre, `<env>.<slug>` per municipality.
 
-Stack configuration (set by `fellesdrift up`): fellesdrift:env, fellesdrift:municipality,
-fellesdrift:inventory (the folder of inventory files), fellesdrift:image and
-fellesdrift:authorizedKey (the lab's golden image and its SSH public key).
+Stack configuration (set by `fellesdrift up`/`plan`): fellesdrift:env, fellesdrift:target
+(`core` or a municipality slug), fellesdrift:inventory (the folder of inventory files),
+fellesdrift:driver (`lab`), and for the lab driver fellesdrift:image and
+fellesdrift:authorizedKey. Municipality stacks read the core through a StackReference.
 """
 
 from __future__ import annotations
@@ -12,15 +13,33 @@ from pathlib import Path
 import pulumi
 
 from fellesdrift import inventory
-from stacks.components import MunicipalSite
+from stacks.components import MunicipalSite, OperationsCentre
+from stacks.drivers.base import Driver
 from stacks.drivers.lab import LabDriver
 
 config = pulumi.Config("fellesdrift")
+env = config.require("env")
+target = config.require("target")
 model = inventory.load([Path(config.require("inventory"))])
-municipality = model.municipality(config.require("municipality"))
-driver = LabDriver(env=config.require("env"), image=config.require("image"),
-                   authorized_key=config.require("authorizedKey"))
 
-sites = [MunicipalSite(municipality, site, driver) for site in municipality.sites]
-pulumi.export("municipality", municipality.slug)
-pulumi.export("hosts", [h for s in sites for h in s.hosts])
+
+def driver() -> Driver:
+    kind = config.get("driver") or "lab"
+    if kind != "lab":
+        raise ValueError(f"fellesdrift:driver {kind!r}: this program drives `lab` (see docs)")
+    return LabDriver(env=env, image=config.require("image"),
+                     authorized_key=config.require("authorizedKey"))
+
+
+if target == "core":
+    centre = OperationsCentre(model, driver())
+    pulumi.export("core_router", centre.core_router.machine)
+    pulumi.export("hosts", centre.hosts)
+else:
+    municipality = model.municipality(target)
+    core = pulumi.StackReference(f"organization/{pulumi.get_project()}/{env}.core")
+    core_router = core.require_output("core_router")
+    sites = [MunicipalSite(model, municipality, site, core_router, driver())
+             for site in municipality.sites]
+    pulumi.export("municipality", municipality.slug)
+    pulumi.export("hosts", [h for s in sites for h in s.hosts])

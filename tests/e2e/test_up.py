@@ -53,8 +53,12 @@ def fixture_inventories_module() -> Path:
 
 def test_first_up_provisions_converges_and_verifies_every_host(first_up: dict[str, Any]) -> None:
     hosts = {h["host"]: h for h in first_up["hosts"]}
-    assert sorted(hosts) == ["tokke-skule-client", "vinje-radhus-client"]
+    assert sorted(hosts) == ["apt-proxy", "core-router", "tokke-skule-client",
+                             "tokke-skule-router", "vinje-radhus-client", "vinje-radhus-router"]
     assert hosts["vinje-radhus-client"]["address"] == "10.104.1.10"
+    assert hosts["vinje-radhus-router"]["address"] == "10.104.1.1"
+    assert sorted(s["stack"] for s in first_up["stacks"]) == ["e2e.core", "e2e.tokke",
+                                                             "e2e.vinje"]
     assert first_up["pulumi_changes"] > 0
     for h in hosts.values():
         assert h["converge"]["failed"] == 0 and h["converge"]["unreachable"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import stat
@@ -127,3 +128,245 @@ def test_invalid_env_names_are_refused(tmp_path: Path, monkeypatch: pytest.Monke
     for env in ("", "../x", ".hidden"):
         with pytest.raises(lab.LabError, match="invalid lab env name"):
             lab.known_hosts_add(env, "10.100.250.10", KEY_A)
+
+
+# --------------------------------------------------------------------------- addresses, networks
+
+
+def test_routers_take_the_first_address_and_the_control_node_the_last() -> None:
+    assert lab.router_address("10.100.241.0/24") == "10.100.241.1"
+    assert lab.control_address("10.100.241.0/24") == "10.100.241.254"
+    assert lab.control_address("10.100.243.0/29") == "10.100.243.6"
+    assert lab.control_address("10.100.243.4/30") == "10.100.243.6"
+    for bad in ("10.100.241.1/24", "10.100.241.0/31", "fd00::/64", "nonsense"):
+        with pytest.raises(lab.LabError):
+            lab.control_address(bad)
+
+
+@pytest.mark.parametrize(
+    ("gateway", "match"),
+    [
+        ("10.100.242.1", "not a usable address of 10.100.241.0/24"),
+        ("10.100.241.255", "not a usable address"),
+        ("10.100.241.0", "not a usable address"),
+        ("gw", "invalid gateway"),
+    ],
+)
+def test_ensure_network_refuses_a_bridge_address_outside_the_subnet(
+    gateway: str, match: str
+) -> None:
+    with pytest.raises(lab.LabError, match=match):  # refused before Podman is asked
+        lab.ensure_network("unit", "unit-lan", "10.100.241.0/24", gateway=gateway)
+
+
+def test_pairs_round_trip() -> None:
+    pairs = [("unit-lan", "eth0"), ("unit-core", "eth1")]
+    assert lab.format_pairs(pairs) == "unit-lan=eth0,unit-core=eth1"
+    assert lab.parse_pairs(lab.format_pairs(pairs)) == pairs
+    assert lab.parse_pairs("") == [] and lab.format_pairs([]) == ""
+    with pytest.raises(lab.LabError, match="name=value"):
+        lab.parse_pairs("eth0")
+
+
+def test_egress_network_is_named_after_the_lab() -> None:
+    assert lab.egress_network_name("lab") == "fd-lab-egress"
+
+
+# --------------------------------------------------------------------------- forward guard
+
+
+def test_guard_drops_what_a_lab_bridge_would_route_in_or_out() -> None:
+    rules = lab.guard_rules("unit", "unit-lan", "podman7", "10.100.241.0/24", egress=False)
+    comment = ["-m", "comment", "--comment", "fellesdrift.lab=unit net=unit-lan"]
+    both = [
+        ["-i", "podman7", "!", "-o", "podman7", *comment, "-j", "DROP"],
+        ["!", "-i", "podman7", "-o", "podman7", *comment, "-j", "DROP"],
+    ]
+    assert rules == [("iptables", r) for r in both] + [("ip6tables", r) for r in both]
+
+
+def test_guard_lets_the_egress_bridge_forward_only_its_own_sources() -> None:
+    rules = lab.guard_rules("unit", "fd-unit-egress", "podman9", "10.89.0.0/24", egress=True)
+    v4 = [spec for binary, spec in rules if binary == "iptables"]
+    assert v4 == [
+        ["-i", "podman9", "!", "-s", "10.89.0.0/24", "-m", "comment", "--comment",
+         "fellesdrift.lab=unit net=fd-unit-egress", "-j", "DROP"],
+    ]  # fmt: skip
+    assert len([b for b, _ in rules if b == "ip6tables"]) == 2
+
+
+def test_guard_comments_parse_and_others_do_not() -> None:
+    assert lab.parse_guard_comment(lab.guard_comment("unit", "unit-lan")) == ("unit", "unit-lan")
+    for other in ("netavark firewall plugin rules", "fellesdrift.lab= net=x", ""):
+        assert lab.parse_guard_comment(other) is None
+
+
+# --------------------------------------------------------------------------- host plans
+
+NETS: dict[str, dict[str, str]] = {
+    "unit-mgmt": {"subnet": "10.100.240.0/24", "gateway": "10.100.240.1", "internal": "true"},
+    "unit-lan": {"subnet": "10.100.241.0/24", "gateway": "10.100.241.254", "internal": "true"},
+    "unit-core": {"subnet": "10.100.242.0/24", "gateway": "10.100.242.254", "internal": "true"},
+    "unit-link": {"subnet": "10.100.243.0/30", "gateway": "", "internal": "true"},
+    "podman": {"subnet": "10.88.0.0/16", "gateway": "10.88.0.1", "internal": "false"},
+}
+
+
+def test_plan_of_a_plain_host_is_the_original_one() -> None:
+    plan = lab.plan_host("unit", "unit-a", [("unit-mgmt", "10.100.240.10")], NETS)
+    assert plan.interfaces == [("unit-mgmt", "eth0")]
+    args = plan.run_args
+    assert args[:2] == ["--network", "unit-mgmt:ip=10.100.240.10,interface_name=eth0"]
+    assert "--dns" in args and args[args.index("--dns") + 1] == "none"
+    assert "net.ipv4.ip_forward=0" in args  # a new netns inherits this machine's setting
+    assert "--cap-add" not in args and "--privileged" not in args
+    label = args[args.index("--label") + 1]
+    assert label.startswith(f"{lab.SPEC_LABEL}=") and json.loads(label.split("=", 1)[1]) == {
+        "v": 1,
+        "networks": [["unit-mgmt", "10.100.240.10", "eth0"]],
+        "router": False,
+        "egress": False,
+        "gateway": "",
+        "routes": [],
+    }
+
+
+def test_plan_of_a_router_names_interfaces_in_order_and_adds_only_net_caps() -> None:
+    plan = lab.plan_host(
+        "unit",
+        "unit-r",
+        [
+            ("unit-lan", "10.100.241.1"),
+            ("unit-core", "10.100.242.1"),
+            ("unit-link", "10.100.243.1"),
+        ],
+        NETS,
+        router=True,
+    )
+    assert plan.interfaces == [("unit-lan", "eth0"), ("unit-core", "eth1"), ("unit-link", "eth2")]
+    args = plan.run_args
+    assert "unit-core:ip=10.100.242.1,interface_name=eth1" in args
+    assert "net.ipv4.ip_forward=1" in args
+    caps = [args[i + 1] for i, a in enumerate(args) if a == "--cap-add"]
+    assert caps == ["NET_ADMIN", "NET_RAW"]
+    assert "--privileged" not in args and not any("SYS_ADMIN" in a for a in args)
+
+
+def test_plan_of_the_egress_host_puts_the_egress_network_last() -> None:
+    plan = lab.plan_host(
+        "unit",
+        "unit-p",
+        [("unit-core", "10.100.242.20")],
+        NETS,
+        egress=True,
+        routes=[("10.100.241.0/24", "10.100.242.1")],
+    )
+    assert plan.interfaces == [("unit-core", "eth0"), ("fd-unit-egress", "eth1")]
+    assert "fd-unit-egress:interface_name=eth1" in plan.run_args
+    assert "--dns" not in plan.run_args  # it resolves the mirrors through this machine
+    assert plan.spec["routes"] == [["10.100.241.0/24", "10.100.242.1"]]
+
+
+def test_plan_gateway_is_a_router_on_one_of_the_hosts_networks() -> None:
+    plan = lab.plan_host(
+        "unit", "unit-c", [("unit-lan", "10.100.241.10")], NETS, gateway="10.100.241.1"
+    )
+    assert plan.spec["gateway"] == "10.100.241.1"
+    assert "net.ipv4.ip_forward=0" in plan.run_args
+
+
+@pytest.mark.parametrize(
+    ("attachments", "kwargs", "match"),
+    [
+        ([], {}, "at least one network"),
+        ([("unit-nope", "10.1.1.1")], {}, "does not exist"),
+        ([("podman", "10.88.0.5")], {}, "not an internal lab network"),
+        ([("unit-lan", "10.100.241.254")], {}, "not a usable host address"),
+        ([("unit-lan", "10.100.242.10")], {}, "not a usable host address"),
+        ([("unit-lan", "x")], {}, "invalid address"),
+        ([("unit-lan", "10.100.241.10"), ("unit-lan", "10.100.241.11")], {}, "given twice"),
+        ([("fd-unit-egress", "10.89.0.5")], {}, "egress=True"),
+        ([("unit-lan", "10.100.241.1")], {"router": True, "egress": True}, "cannot have egress"),
+        ([("unit-lan", "10.100.241.1")], {"router": True, "gateway": "10.100.241.2"}, "FRR"),
+        ([("unit-lan", "10.100.241.10")], {"egress": True, "gateway": "10.100.241.1"}, "egress"),
+        ([("unit-lan", "10.100.241.10")], {"gateway": "10.100.242.1"}, "none of the host's"),
+        ([("unit-lan", "10.100.241.10")], {"gateway": "10.100.241.10"}, "not this host"),
+        ([("unit-lan", "10.100.241.10")], {"gateway": "10.100.241.254"}, "bridge"),
+        ([("unit-lan", "10.100.241.10")], {"routes": [("0.0.0.0/0", "10.100.241.1")]}, "gateway="),
+        ([("unit-lan", "10.100.241.10")], {"routes": [("10.1.0.0/8", "10.100.241.1")]}, "prefix"),
+    ],
+)
+def test_plan_refuses_what_the_lab_cannot_or_must_not_do(
+    attachments: list[tuple[str, str]], kwargs: dict[str, object], match: str
+) -> None:
+    with pytest.raises(lab.LabError, match=match):
+        lab.plan_host("unit", "unit-x", attachments, NETS, **kwargs)  # type: ignore[arg-type]
+
+
+def _container(labels: dict[str, str], nets: dict[str, str]) -> dict[str, object]:
+    return {
+        "Name": "unit-r",
+        "Id": "abc",
+        "ImageName": "img",
+        "State": {"Status": "running"},
+        "Config": {"Labels": labels},
+        "NetworkSettings": {"Networks": {n: {"IPAddress": ip} for n, ip in nets.items()}},
+    }
+
+
+def test_host_summary_lists_the_management_network_first() -> None:
+    plan = lab.plan_host(
+        "unit", "unit-r", [("unit-lan", "10.100.241.1"), ("unit-core", "10.100.242.1")], NETS,
+        router=True,
+    )  # fmt: skip
+    # Podman reports networks sorted by name: unit-core before unit-lan
+    raw = _container(
+        {lab.LABEL: "unit", lab.SPEC_LABEL: plan.spec_label},
+        {"unit-core": "10.100.242.1", "unit-lan": "10.100.241.1"},
+    )
+    summary = lab._host_summary(raw)
+    assert (summary["network"], summary["ip"], summary["router"]) == (
+        "unit-lan",
+        "10.100.241.1",
+        "true",
+    )
+    assert summary["networks"] == "unit-lan=10.100.241.1,unit-core=10.100.242.1"
+    assert summary["interfaces"] == "unit-lan=eth0,unit-core=eth1"
+    assert lab._spec_of(raw) == plan.spec
+
+
+def test_host_summary_of_a_host_made_before_specs() -> None:
+    summary = lab._host_summary(_container({lab.LABEL: "unit"}, {"unit-mgmt": "10.100.240.10"}))
+    assert (summary["network"], summary["ip"], summary["interfaces"]) == (
+        "unit-mgmt",
+        "10.100.240.10",
+        "unit-mgmt=eth0",
+    )
+    assert summary["router"] == summary["egress"] == "false"
+
+
+# --------------------------------------------------------------------------- link shaping
+
+
+def test_tbf_args_carry_the_rate_in_bits_and_a_bucket_of_10_ms() -> None:
+    assert lab.tbf_args(10) == [
+        "tbf", "rate", "10000000bit", "burst", "16384", "latency", "50ms",
+    ]  # fmt: skip
+    assert lab.tbf_args(1000)[4] == "1250000"
+    assert lab.tbf_args(0.5)[2] == "500000bit"
+    for bad in (0, -1, 100_001):
+        with pytest.raises(lab.LabError, match="not in"):
+            lab.tbf_args(bad)
+
+
+def test_tbf_mbit_reads_tc_json() -> None:
+    shaped = [{"kind": "tbf", "handle": "8001:", "root": True, "options": {"rate": 1250000}}]
+    assert lab.tbf_mbit(shaped) == 10.0
+    assert lab.tbf_mbit([{"kind": "tbf", "root": True, "options": {"rate": 62500}}]) == 0.5
+    assert lab.tbf_mbit([{"kind": "noqueue", "handle": "0:", "root": True}]) is None
+    assert lab.tbf_mbit([]) is None and lab.tbf_mbit(None) is None
+
+
+def test_shaping_refuses_odd_interface_names() -> None:
+    with pytest.raises(lab.LabError, match="invalid interface name"):
+        lab.shape_link("unit-x", "eth0; reboot", 10, 10)

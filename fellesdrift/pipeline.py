@@ -1,0 +1,192 @@
+"""The main job, phase by phase: validate → provision → converge → verify.
+
+Each phase reads only the validated model and what the phase before it declared. The CLI
+renders what these functions return; nothing here prints except through ``say``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import converge, hosts, lab, provision, verify
+from .model import Inventory
+from .paths import INVENTORIES, ROOT
+
+Say = Callable[[str], Any]
+
+
+class SelectionError(ValueError):
+    """A selection the user asked for that cannot be applied safely; nothing was applied."""
+
+
+@dataclass
+class Selection:
+    core: bool
+    municipalities: list[str]
+    destroy: list[str] = field(default_factory=list)
+
+    @property
+    def targets(self) -> list[str]:
+        return ([provision.CORE] if self.core else []) + self.municipalities
+
+
+def changed_files(base: str) -> list[str]:
+    """Files changed since ``base`` (committed, staged or not) and untracked ones."""
+    def git(*args: str) -> list[str]:
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0:
+            raise SelectionError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+        return proc.stdout.split()
+
+    return sorted(set(git("diff", "--name-only", base)
+                      + git("ls-files", "--others", "--exclude-standard")))
+
+
+def select(model: Inventory, env: str, municipalities: list[str], only_changed: bool,
+           base: str, destroy: list[str]) -> Selection:
+    """Which stacks to act on. With no choice: the core and every municipality."""
+    known = {m.slug for m in model.municipalities}
+    unknown = [s for s in municipalities if s not in known]
+    if unknown:
+        raise SelectionError(f"no inventory file for {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(known))})")
+    existing = [t for t in provision.stacks(env) if t != provision.CORE]
+    orphans = sorted(set(existing) - known)
+    keep_files = [s for s in destroy if s in known]
+    if keep_files:
+        raise SelectionError(f"--destroy-municipality {', '.join(keep_files)}: its inventory "
+                             "file is still there; remove the file first")
+    unapproved = [s for s in orphans if s not in destroy]
+    if unapproved:
+        raise SelectionError(
+            f"stack(s) {', '.join(provision.stack_name(env, s) for s in unapproved)} have no "
+            "inventory file any more; applying would destroy every site of "
+            f"{', '.join(unapproved)}. To do that, add "
+            + " ".join(f"--destroy-municipality {s}" for s in unapproved))
+    if only_changed:
+        files = changed_files(base)
+        everything = any(f.startswith(("stacks/", "fellesdrift/", "Pulumi.yaml"))
+                         or f.endswith("operations-centre.yaml") for f in files)
+        slugs = sorted(known) if everything else sorted(
+            {Path(f).stem for f in files if f.startswith("inventories/")} & known)
+        return Selection(core=everything, municipalities=slugs, destroy=destroy)
+    if municipalities:
+        return Selection(core=False, municipalities=sorted(set(municipalities)), destroy=destroy)
+    return Selection(core=True, municipalities=sorted(known), destroy=destroy)
+
+
+def inventory_dir(paths: list[Path] | None) -> Path:
+    first = (paths or [INVENTORIES])[0]
+    return first if first.is_dir() else first.parent
+
+
+def lab_settings(model: Inventory, env: str, say: Say, build: bool = True
+                 ) -> provision.LabSettings:
+    """The lab's image and key, with its aggregates routed unreachable while it exists."""
+    lab.configure_podman()
+    image = lab.golden_image(progress=say) if build else lab.golden_image_ref()
+    _, public_key = lab.lab_keypair(env)
+    if build:
+        lab.add_unreachable_routes(list(model.centre.address_plan.aggregates), env=env)
+    return provision.LabSettings(env=env, image=image, authorized_key=public_key)
+
+
+def provision_all(selection: Selection, folder: Path, settings: provision.LabSettings,
+                  say: Say, workers: int, preview: bool = False,
+                  act: Callable[..., provision.StackResult] | None = None
+                  ) -> list[provision.StackResult]:
+    """Apply (or preview, or ``act``) the core first, then the municipalities concurrently."""
+    act = act or (provision.preview if preview else provision.up)
+    preview = preview or act is not provision.up
+
+    def one(target: str) -> provision.StackResult:
+        say(f"{provision.stack_name(settings.env, target)} …")
+        return act(target, folder, settings)
+
+    results = []
+    if selection.core:
+        results += provision.many(one, [provision.CORE], settings.env)
+        if results[0].error and not preview:
+            return results
+    results += provision.many(one, selection.municipalities, settings.env, workers)
+    if not preview:
+        for r in results:
+            if not r.error:
+                hosts.save(settings.env, r.stack, [hosts.Host.from_output(h) for h in r.hosts])
+    return results
+
+
+def destroy_municipalities(env: str, slugs: list[str], say: Say) -> None:
+    for slug in slugs:
+        say(f"destroying {provision.stack_name(env, slug)} (--destroy-municipality) …")
+        provision.destroy(env, slug)
+        hosts.forget(env, provision.stack_name(env, slug))
+
+
+@dataclass
+class Outcome:
+    stacks: list[provision.StackResult]
+    hosts: list[hosts.Host]
+    converge: converge.ConvergeResult | None
+    verdicts: dict[str, verify.HostVerdict]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return (not any(s.error for s in self.stacks) and self.converge is not None
+                and self.converge.ok and bool(self.hosts)
+                and all(self.verdicts.get(h.name, verify.HostVerdict()).ok for h in self.hosts))
+
+    def summary(self) -> dict[str, Any]:
+        rows = []
+        conv = self.converge
+        for h in self.hosts:
+            recap = conv.recap.get(h.name, converge.HostRecap()) if conv else converge.HostRecap()
+            verdict = self.verdicts.get(h.name, verify.HostVerdict())
+            rows.append({
+                "host": h.name, "address": h.address, "groups": list(h.groups),
+                "converge": {"ok": recap.ok, "changed": recap.changed, "failed": recap.failed,
+                             "unreachable": recap.unreachable},
+                "verify": {"passed": verdict.passed, "failed": verdict.failed,
+                           "skipped": verdict.skipped},
+                "ok": recap.failed == 0 and recap.unreachable == 0 and verdict.ok,
+            })
+        return {
+            "ok": self.ok,
+            "seconds": round(self.seconds, 1),
+            "stacks": [{"stack": s.stack, "changes": s.changes, "changed": s.changed,
+                        "error": s.error} for s in self.stacks],
+            "pulumi_changes": sum(s.changed for s in self.stacks),
+            "ansible_changed": conv.changed if conv else 0,
+            "changed_tasks": [str(t) for t in conv.changed_tasks] if conv else [],
+            "hosts": rows,
+        }
+
+
+def converge_and_verify(env: str, say: Say, progress: Callable[[str, str], Any]
+                        ) -> tuple[list[hosts.Host], converge.ConvergeResult,
+                                   dict[str, verify.HostVerdict]]:
+    """Converge every host of the lab, then verify every host."""
+    every = hosts.load(env)
+    hosts.trust(env, every)
+    result = converge.run(env, hosts.ansible_inventory(env, every), progress=progress)
+    say("verifying …")
+    return every, result, verify.run(env, every)
+
+
+def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
+       progress: Callable[[str, str], Any], workers: int = 3) -> Outcome:
+    started = time.monotonic()
+    settings = lab_settings(model, env, say)
+    results = provision_all(selection, folder, settings, say, workers)
+    if any(r.error for r in results):
+        return Outcome(results, [], None, {}, time.monotonic() - started)
+    destroy_municipalities(env, selection.destroy, say)
+    every, conv, verdicts = converge_and_verify(env, say, progress)
+    return Outcome(results, every, conv, verdicts, time.monotonic() - started)
