@@ -249,7 +249,7 @@ def plan(paths: PathsArg = None, env: EnvOpt = "lab", municipality: Municipality
          as_json: JsonOpt = False) -> None:
     """Preview what `up` would change, stack by stack (concurrently); changes nothing."""
     model = _load(paths)
-    selection = pipeline.select(model, env, municipality or [], only_changed, base, [])
+    selection = pipeline.selection(model, env, municipality or [], only_changed, base, [])
     settings = pipeline.lab_settings(model, env, say=lambda _: None, build=False)
     console.rule("[bold]plan")
     results = pipeline.provision_all(selection, pipeline.inventory_dir(paths), settings,
@@ -270,7 +270,7 @@ def drift(paths: PathsArg = None, env: EnvOpt = "lab", workers: WorkersOpt = 3,
     """Detect drift: refresh every stack in preview mode; exit 1 if anything moved behind
     Pulumi's back (a removed container, a lost link shaping …). Changes nothing."""
     model = _load(paths)
-    selection = pipeline.select(model, env, [], False, "HEAD", [])
+    selection = pipeline.selection(model, env, [], False, "HEAD", [])
     settings = pipeline.lab_settings(model, env, say=lambda _: None, build=False)
     console.rule("[bold]drift")
     results = pipeline.provision_all(selection, pipeline.inventory_dir(paths), settings,
@@ -298,7 +298,7 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
        workers: WorkersOpt = 3, as_json: JsonOpt = False) -> None:
     """Validate, provision with Pulumi, converge with Ansible, verify with testinfra."""
     model = _load(paths)
-    selection = pipeline.select(model, env, municipality or [], only_changed, base,
+    selection = pipeline.selection(model, env, municipality or [], only_changed, base,
                                 destroy_municipality or [])
     say = console.print
     with console.status("working …") as status:

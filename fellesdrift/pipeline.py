@@ -48,16 +48,21 @@ def changed_files(base: str) -> list[str]:
                       + git("ls-files", "--others", "--exclude-standard")))
 
 
-def select(model: Inventory, env: str, municipalities: list[str], only_changed: bool,
-           base: str, destroy: list[str]) -> Selection:
-    """Which stacks to act on. With no choice: the core and every municipality."""
+def select(model: Inventory, existing: list[str], municipalities: list[str],
+           changed: list[str] | None, destroy: list[str], env: str = "lab") -> Selection:
+    """Which stacks to act on (pure).
+
+    ``existing``: the targets that have a stack; ``changed``: the files changed in git when
+    only changed stacks are wanted (None: not asked). With no choice: the core and every
+    municipality. A stack whose inventory file is gone is destroyed only when named in
+    ``destroy``.
+    """
     known = {m.slug for m in model.municipalities}
     unknown = [s for s in municipalities if s not in known]
     if unknown:
         raise SelectionError(f"no inventory file for {', '.join(unknown)} "
                              f"(known: {', '.join(sorted(known))})")
-    existing = [t for t in provision.stacks(env) if t != provision.CORE]
-    orphans = sorted(set(existing) - known)
+    orphans = sorted(set(existing) - known - {provision.CORE})
     keep_files = [s for s in destroy if s in known]
     if keep_files:
         raise SelectionError(f"--destroy-municipality {', '.join(keep_files)}: its inventory "
@@ -69,16 +74,23 @@ def select(model: Inventory, env: str, municipalities: list[str], only_changed: 
             "inventory file any more; applying would destroy every site of "
             f"{', '.join(unapproved)}. To do that, add "
             + " ".join(f"--destroy-municipality {s}" for s in unapproved))
-    if only_changed:
-        files = changed_files(base)
+    destroy = [s for s in destroy if s in orphans]
+    if changed is not None:
         everything = any(f.startswith(("stacks/", "fellesdrift/", "Pulumi.yaml"))
-                         or f.endswith("operations-centre.yaml") for f in files)
+                         or f.endswith("operations-centre.yaml") for f in changed)
         slugs = sorted(known) if everything else sorted(
-            {Path(f).stem for f in files if f.startswith("inventories/")} & known)
+            {Path(f).stem for f in changed if f.startswith("inventories/")} & known)
         return Selection(core=everything, municipalities=slugs, destroy=destroy)
     if municipalities:
         return Selection(core=False, municipalities=sorted(set(municipalities)), destroy=destroy)
     return Selection(core=True, municipalities=sorted(known), destroy=destroy)
+
+
+def selection(model: Inventory, env: str, municipalities: list[str], only_changed: bool,
+              base: str, destroy: list[str]) -> Selection:
+    """:func:`select` with the stacks that exist and, if asked, the files git says changed."""
+    changed = changed_files(base) if only_changed else None
+    return select(model, provision.stacks(env), municipalities, changed, destroy, env)
 
 
 def inventory_dir(paths: list[Path] | None) -> Path:

@@ -96,7 +96,8 @@ def up(target: str, inventory: Path, lab: LabSettings, on_output: Output = None)
     """Apply one stack and return what changed and its hosts."""
     stack = open_stack(lab.env, target)
     _configure(stack, target, inventory, lab)
-    result = stack.up(on_output=on_output, color="never", suppress_progress=True)
+    # refresh first: a host removed or changed behind our back is made right, not assumed.
+    result = stack.up(on_output=on_output, color="never", suppress_progress=True, refresh=True)
     changes = {str(op): n for op, n in (result.summary.resource_changes or {}).items()}
     hosts = result.outputs.get("hosts")
     return StackResult(stack.name, changes, list(hosts.value) if hosts is not None else [])
@@ -117,9 +118,15 @@ def drift(target: str, inventory: Path, lab: LabSettings,
     nothing; an empty result means no drift)."""
     stack = open_stack(lab.env, target)
     _configure(stack, target, inventory, lab)
-    result = stack.refresh(on_output=on_output, color="never", suppress_progress=True,
-                           preview_only=True)
-    changes = {str(op): n for op, n in (result.summary.resource_changes or {}).items()}
+    changes: dict[str, int] = {}
+
+    def summary(event: auto.EngineEvent) -> None:
+        # A preview-only refresh records no update: its summary comes as an event.
+        if event.summary_event is not None:
+            changes.update({str(op): n for op, n in event.summary_event.resource_changes.items()})
+
+    stack.refresh(on_output=on_output, on_event=summary, color="never", suppress_progress=True,
+                  preview_only=True)
     return StackResult(stack.name, changes)
 
 

@@ -25,8 +25,17 @@ model = inventory.load([Path(config.require("inventory"))])
 
 def driver() -> Driver:
     kind = config.get("driver") or "lab"
+    if kind == "proxmox":  # docs/proxmox.md lists its configuration
+        from stacks.drivers.proxmox import ProxmoxDriver
+
+        return ProxmoxDriver(
+            env=env, node=config.require("proxmoxNode"),
+            template_vm_id=config.require_int("proxmoxTemplate"),
+            datastore=config.require("proxmoxDatastore"),
+            trunk_bridge=config.get("proxmoxTrunkBridge") or "vmbr0",
+            authorized_key=config.require("authorizedKey"))
     if kind != "lab":
-        raise ValueError(f"fellesdrift:driver {kind!r}: this program drives `lab` (see docs)")
+        raise ValueError(f"fellesdrift:driver {kind!r}: use lab or proxmox")
     return LabDriver(env=env, image=config.require("image"),
                      authorized_key=config.require("authorizedKey"))
 

@@ -126,7 +126,9 @@ class MunicipalSite(_Hosts):
         router_ip = topology.nth(site.lan_prefix, 1)
         router = self.add(HostSpec(f"{name}-router", "site_router",
                                    (Nic(f"{name}-lan", router_ip),
-                                    Nic(link.spec.name, link.site_address)), groups=groups),
+                                    Nic(link.spec.name, link.site_address,
+                                        down_mbps=site.link.down_mbps,
+                                        up_mbps=site.link.up_mbps)), groups=groups),
                           networks)
         link.enforce(router)
         self.add(HostSpec(f"{name}-client", "site_client",

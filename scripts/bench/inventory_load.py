@@ -15,7 +15,7 @@ and prints both and their ratio. Usage::
 
     .venv/bin/python scripts/bench/inventory_load.py [--municipalities 400] [--sites 25] [--json]
 
-A benchmark reports what it measured; it asserts nothing (see docs/inventory.md for results).
+A benchmark reports what it measured; it asserts nothing (see docs/BENCHMARKS.md for results).
 """
 
 from __future__ import annotations
@@ -45,15 +45,16 @@ KINDS = ["town_hall", "school", "kindergarten", "care_home", "health_centre", "l
          "fire_station", "culture_house", "office"]
 PROVIDERS = 8  # 10,000 sites need several handoffs: each carries at most 4,093 VLANs
 
-CENTRE = """\
-schema_version: 2
-name: Benchmark centre
+ADDRESS_PLAN = """\
 address_plan:
   aggregates:
     - 10.0.0.0/8
   centre_ranges:
     - name: servers
       prefix: 10.255.0.0/24
+"""
+
+CATALOGUE = """\
 service_levels:
   - id: standard
     name: Standard
@@ -76,6 +77,19 @@ providers:
               for i in range(PROVIDERS))
 
 
+def centre_text(address_plan: str = ADDRESS_PLAN) -> str:
+    """The centre file: this address plan (YAML, from ``address_plan:``) and the catalogue every
+    generated municipality subscribes from (services drift and breiband, providers p0…p7)."""
+    return "schema_version: 2\nname: Benchmark centre\n" + address_plan + CATALOGUE
+
+
+CENTRE = centre_text()
+
+
+def slug_of(m: int) -> str:
+    return f"kommune-{m:04d}"
+
+
 def site_fields(m: int, s: int, sites: int) -> dict[str, Any]:
     n = m * sites + s
     return {
@@ -90,7 +104,7 @@ def site_fields(m: int, s: int, sites: int) -> dict[str, Any]:
 
 
 def municipality_text(m: int, sites: int) -> str:
-    slug = f"kommune-{m:04d}"
+    slug = slug_of(m)
     lines = [
         "# yaml-language-server: $schema=../schema/municipality.schema.json",
         "---", "schema_version: 2", f'code: "{1000 + m:04d}"', f"name: Kommune {m}",
@@ -113,7 +127,7 @@ def municipality_text(m: int, sites: int) -> str:
 
 def ansible_text(m: int, sites: int) -> str:
     """The same data as an Ansible YAML inventory: a group per municipality, a host per site."""
-    slug = f"kommune-{m:04d}"
+    slug = slug_of(m)
     group = slug.replace("-", "_")
     lines = ["---", "all:", "  children:", f"    {group}:", "      vars:",
              f'        code: "{1000 + m:04d}"', f"        name: Kommune {m}",
@@ -137,15 +151,23 @@ def ansible_text(m: int, sites: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_inventory(folder: Path, municipalities: range | list[int], sites: int,
+                    centre: str = CENTRE) -> Path:
+    """An inventory folder: the centre file and the files of these municipalities (numbers),
+    each with ``sites`` sites. The folder is created; it must not exist yet."""
+    folder.mkdir()
+    (folder / "operations-centre.yaml").write_text(centre, encoding="utf-8")
+    for m in municipalities:
+        (folder / f"{slug_of(m)}.yaml").write_text(municipality_text(m, sites), encoding="utf-8")
+    return folder
+
+
 def generate(where: Path, municipalities: int, sites: int) -> tuple[Path, Path]:
-    ours, theirs = where / "inventories", where / "ansible"
-    ours.mkdir()
+    ours = write_inventory(where / "inventories", range(municipalities), sites)
+    theirs = where / "ansible"
     theirs.mkdir()
-    (ours / "operations-centre.yaml").write_text(CENTRE, encoding="utf-8")
     for m in range(municipalities):
-        (ours / f"kommune-{m:04d}.yaml").write_text(municipality_text(m, sites),
-                                                    encoding="utf-8")
-        (theirs / f"kommune-{m:04d}.yml").write_text(ansible_text(m, sites), encoding="utf-8")
+        (theirs / f"{slug_of(m)}.yml").write_text(ansible_text(m, sites), encoding="utf-8")
     return ours, theirs
 
 

@@ -6,16 +6,21 @@ Uses tests/fixtures/inventories (two municipalities, one site each) in a lab of 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ENV = "e2e"
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.lab
 
 
@@ -86,6 +91,103 @@ def test_ssh_checks_host_keys(first_up: dict[str, Any]) -> None:
     refused = subprocess.run([*base, "-o", f"UserKnownHostsFile={empty}", host["host"], "true"],
                              capture_output=True, text=True, check=False)
     assert refused.returncode == 255 and "Host key verification failed" in refused.stderr
+
+
+def test_drift_notices_a_removed_host_and_up_puts_it_back(first_up: dict[str, Any],
+                                                         fixture_inventories_module: Path) -> None:
+    subprocess.run(["podman", "rm", "-f", f"{ENV}-vinje-radhus-client"], check=True,
+                   capture_output=True)
+    drift = fellesdrift("drift", str(fixture_inventories_module), "--env", ENV, "--json")
+    assert drift.returncode == 1, drift.stderr[-2000:]
+    assert json.loads(drift.stdout)["drifted"] == [f"{ENV}.vinje"]
+    again = fellesdrift("up", str(fixture_inventories_module), "--env", ENV, "-m", "vinje",
+                        "--json")
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert f"{ENV}-vinje-radhus-client" in labeled("container")
+    assert fellesdrift("drift", str(fixture_inventories_module), "--env", ENV).returncode == 0
+
+
+def test_plan_of_an_unchanged_lab_is_empty(first_up: dict[str, Any],
+                                           fixture_inventories_module: Path) -> None:
+    plan = fellesdrift("plan", str(fixture_inventories_module), "--env", ENV, "--json")
+    assert plan.returncode == 0, plan.stderr[-4000:]
+    stacks = json.loads(plan.stdout)["stacks"]
+    assert len(stacks) == 3 and all(s["changed"] == 0 for s in stacks), stacks
+
+
+def lock_files(stack: str) -> list[Path]:
+    return list((ROOT / ".state" / ".pulumi" / "locks").glob(f"**/{stack}/*.json"))
+
+
+def background_up(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "fellesdrift", "up", *args, "--env", ENV],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def wait_for(condition: Any, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_a_second_up_on_a_locked_stack_fails_fast_naming_the_holder(
+        first_up: dict[str, Any], fixture_inventories_module: Path) -> None:
+    first = background_up(str(fixture_inventories_module), "-m", "vinje")
+    try:
+        wait_for(lambda: lock_files(f"{ENV}.vinje"))
+        started = time.monotonic()
+        second = fellesdrift("up", str(fixture_inventories_module), "--env", ENV, "-m", "vinje")
+        assert second.returncode != 0
+        assert f"{ENV}.vinje is locked by" in second.stderr, second.stderr[-2000:]
+        assert "(pid " in second.stderr
+        assert time.monotonic() - started < 60
+    finally:
+        assert first.wait(timeout=600) == 0, first.stderr[-4000:]
+
+
+def with_hjartdal(tmp_path: Path, fixtures: Path) -> Path:
+    for f in fixtures.glob("*.yaml"):
+        shutil.copy(f, tmp_path)
+    text = (tmp_path / "tokke.yaml").read_text()
+    (tmp_path / "hjartdal.yaml").write_text(
+        text.replace("tokke", "hjartdal").replace("Tokke", "Hjartdal")
+        .replace('"4034"', '"4024"').replace("10.104.2.0/24", "10.104.3.0/24")
+        .replace("vlan: 102", "vlan: 103"))
+    return tmp_path
+
+
+def test_a_killed_up_recovers_with_one_command_and_orphans_nothing(
+        first_up: dict[str, Any], fixture_inventories_module: Path, tmp_path: Path) -> None:
+    folder = with_hjartdal(tmp_path, fixture_inventories_module)
+    assert fellesdrift("validate", str(folder)).returncode == 0
+    run = background_up(str(folder), "-m", "hjartdal")
+    wait_for(lambda: any(n.startswith(f"{ENV}-hjartdal-") for n in labeled("container")))
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    stuck = fellesdrift("up", str(folder), "--env", ENV, "-m", "hjartdal")
+    assert stuck.returncode != 0 and "fellesdrift recover" in stuck.stderr, stuck.stderr[-3000:]
+    recover = fellesdrift("recover", "--env", ENV, "--stack", f"{ENV}.hjartdal")
+    assert recover.returncode == 0, recover.stderr[-3000:]
+    done = fellesdrift("up", str(folder), "--env", ENV, "-m", "hjartdal", "--json")
+    assert done.returncode == 0, done.stderr[-4000:]
+    declared = {h["machine"] for h in yaml.safe_load(
+        (ROOT / ".lab" / ENV / "hosts" / f"{ENV}.hjartdal.yml").read_text())}
+    made = {n for n in labeled("container") if n.startswith(f"{ENV}-hjartdal-")}
+    assert made == declared == {f"{ENV}-hjartdal-skule-router", f"{ENV}-hjartdal-skule-client"}
+
+
+def test_removing_a_municipality_needs_its_name(first_up: dict[str, Any],
+                                                fixture_inventories_module: Path) -> None:
+    refused = fellesdrift("up", str(fixture_inventories_module), "--env", ENV)
+    assert refused.returncode == 1
+    assert "--destroy-municipality hjartdal" in refused.stderr, refused.stderr[-2000:]
+    assert f"{ENV}-hjartdal-skule-router" in labeled("container")  # nothing was applied
+    removed = fellesdrift("up", str(fixture_inventories_module), "--env", ENV,
+                          "--destroy-municipality", "hjartdal", "--json")
+    assert removed.returncode == 0, removed.stderr[-4000:]
+    assert not [n for n in labeled("container") if n.startswith(f"{ENV}-hjartdal-")]
 
 
 def test_down_leaves_nothing_behind(first_up: dict[str, Any]) -> None:
