@@ -20,7 +20,12 @@ from stacks.drivers.lab import LabDriver
 config = pulumi.Config("fellesdrift")
 env = config.require("env")
 target = config.require("target")
-model = inventory.load([Path(config.require("inventory"))])
+folder = Path(config.require("inventory"))
+# The core sizes its hosting from every subscriber, so it reads every file. A municipality's
+# stack reads only the centre and its own file: its cost does not grow with the number of
+# municipalities (`fellesdrift plan`/`up` have validated the whole folder before).
+model = inventory.load([folder] if target == "core" else
+                       [folder / inventory.CENTRE_FILE, folder / f"{target}.yaml"])
 
 
 def driver() -> Driver:
