@@ -361,13 +361,20 @@ def recover(env: EnvOpt = "lab", stack: Annotated[str | None, typer.Option(
 def down(env: EnvOpt = "lab", as_json: JsonOpt = False) -> None:
     """Destroy every stack of the lab (municipalities, then the core, protection lifted) and
     remove all it made: containers, networks, routes, keys."""
-    destroyed = []
+    destroyed, failed = [], []
     targets = provision.stacks(env)
     for target in sorted(targets, key=lambda t: t == provision.CORE):
         console.print(f"destroying {provision.stack_name(env, target)} …")
-        provision.destroy(env, target)
-        destroyed.append(provision.stack_name(env, target))
-    removed = lab.teardown(env)
+        try:
+            provision.destroy(env, target)
+            destroyed.append(provision.stack_name(env, target))
+        except provision.ProvisionError as e:
+            console.print(f"  {e}", markup=False, soft_wrap=True)
+            failed.append(target)
+    removed = lab.teardown(env)  # whatever a stack could not destroy goes by its lab label
+    for target in failed:  # its resources are gone now: drop the stack's state too
+        provision.forget(env, target)
+        console.print(f"  removed {provision.stack_name(env, target)} after tearing its lab down")
     if as_json:
         out.print_json(data={"stacks": destroyed, "removed": removed})
     else:

@@ -94,10 +94,10 @@ class _Events:
         return True
 
 
-def run(env: str, inventory: Path, playbook: str = "site.yml",
-        progress: Callable[[str, str], Any] | None = None, forks: int | None = None
-        ) -> ConvergeResult:
-    """Run one playbook against the inventory; artifacts stay under .lab/<env>/ansible."""
+def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
+        progress: Callable[[str, str], Any] | None = None) -> ConvergeResult:
+    """Run one playbook against the inventory of ``hosts`` hosts (forks sized to them);
+    artifacts stay under .lab/<env>/ansible."""
     data_dir = lab_dir(env) / "ansible"
     data_dir.mkdir(parents=True, exist_ok=True)
     # ansible-runner never overwrites the inputs it dumped into env/ on an earlier run.
@@ -107,7 +107,6 @@ def run(env: str, inventory: Path, playbook: str = "site.yml",
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
-    hosts = sum(1 for _ in inventory.read_text().splitlines() if "ansible_host:" in _)
     runner = ansible_runner.run(
         private_data_dir=str(data_dir),
         project_dir=str(ROOT),
@@ -118,7 +117,7 @@ def run(env: str, inventory: Path, playbook: str = "site.yml",
             "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab_dir(env) / "facts"),
             "ANSIBLE_FORCE_COLOR": "0",
         },
-        forks=forks or max(5, min(50, hosts)),
+        forks=max(5, min(50, hosts)),
         quiet=True,
         event_handler=events,
         rotate_artifacts=20,

@@ -230,13 +230,51 @@ def _env_dir(env: str) -> Path:
 
 
 def configure_podman() -> None:
-    """Write the lab's containers.conf drop-in (only if it differs); idempotent."""
+    """Write the lab's containers.conf drop-in (only if it differs) and raise the host's
+    inotify limits for many systemd hosts; idempotent."""
+    _raise_host_limits()
     try:
         if PODMAN_CONF.exists() and PODMAN_CONF.read_text() == PODMAN_CONF_TEXT:
             return
         _write_atomic(PODMAN_CONF, PODMAN_CONF_TEXT)
     except OSError as exc:
         raise LabError(f"cannot write {PODMAN_CONF} (the lab needs root): {exc}") from exc
+
+
+# Every systemd host opens inotify instances as root, and all rootful containers share root's
+# limit (128 by default: about 25 hosts, after which systemd fails "Failed to create inotify
+# object: Too many open files"). While a lab exists the limits are raised; the values found are
+# kept in HOST_LIMITS_SAVED and put back when the last lab is torn down.
+HOST_LIMITS = {"fs.inotify.max_user_instances": 8192, "fs.inotify.max_user_watches": 1048576}
+HOST_LIMITS_SAVED = Path("/run/fellesdrift/host-limits.json")
+
+
+def _sysctl_path(key: str) -> Path:
+    return Path("/proc/sys") / key.replace(".", "/")
+
+
+def _raise_host_limits() -> None:
+    found = {k: int(_sysctl_path(k).read_text()) for k in HOST_LIMITS}
+    low = {k: v for k, v in HOST_LIMITS.items() if found[k] < v}
+    if not low:
+        return
+    with _locked(HOST_LIMITS_SAVED.with_suffix(".lock")):
+        if not HOST_LIMITS_SAVED.exists():
+            _write_atomic(HOST_LIMITS_SAVED, json.dumps(found))
+        for key, value in low.items():
+            _run(["sysctl", "-q", "-w", f"{key}={value}"], f"sysctl -w {key}")
+
+
+def _restore_host_limits() -> None:
+    """Put the host's limits back once no lab container is left (of any lab)."""
+    if not HOST_LIMITS_SAVED.exists():
+        return
+    left = _podman("ps", "-a", "-q", "--filter", f"label={LABEL}", what="podman ps").stdout
+    if left.strip():
+        return
+    for key, value in json.loads(HOST_LIMITS_SAVED.read_text()).items():
+        _run(["sysctl", "-q", "-w", f"{key}={value}"], f"sysctl -w {key}")
+    HOST_LIMITS_SAVED.unlink()
 
 
 # --------------------------------------------------------------------------- golden image
@@ -530,8 +568,16 @@ def ensure_egress_network(env: str) -> dict[str, str]:
 
 
 def remove_network(name: str) -> None:
-    """Remove a network and its forward-guard rules; absent is fine. In use is a LabError."""
+    """Remove a network and its forward-guard rules; absent is fine. Hosts merely attached to
+    it afterwards (connect_host: the core router on a site's link) are detached first; a host
+    made on it keeps it in use, which is a LabError."""
     if _network_raw(name) is not None:
+        attached = _podman("ps", "-a", "--filter", f"network={name}", "--format", "{{.Names}}",
+                           what=f"podman ps --filter network={name}").stdout.split()
+        for host in attached:
+            spec = _spec_of(_container_raw(host) or {}) or {}
+            if name not in {str(n[0]) for n in spec.get("networks", [])}:
+                disconnect_host(host, name)
         proc = _podman("network", "rm", name, what=f"podman network rm {name}", check=False)
         if proc.returncode != 0 and _network_raw(name) is not None:
             raise LabError(f"podman network rm {name}: {proc.stderr.strip()}")
@@ -1290,60 +1336,41 @@ def shape_link(
     return got
 
 
-def link_shaping(container: str, interface: str) -> dict[str, float] | None:
-    """{"down_mbit","up_mbit"} live on a container interface (0.0: that direction unshaped),
-    or None if neither is shaped or the container is not running."""
+def _tbf_rates(container: str, interface: str
+               ) -> tuple[int, str, float | None, float | None] | None:
+    """(pid, host-side peer, up, down) tbf rates in Mbit/s on a container interface (None: that
+    direction unshaped), or None if the container is not running."""
     ends = _link_ends(container, interface)
     if ends is None:
         return None
     pid, peer = ends
-    inner = _netns(
-        pid,
-        "tc",
-        "-j",
-        "qdisc",
-        "show",
-        "dev",
-        interface,
-        what=f"{container}:{interface}: tc qdisc show",
-    )
+    inner = _netns(pid, "tc", "-j", "qdisc", "show", "dev", interface,
+                   what=f"{container}:{interface}: tc qdisc show")
     outer = _run(["tc", "-j", "qdisc", "show", "dev", peer], f"tc qdisc show dev {peer}")
-    up = tbf_mbit(json.loads(inner.stdout or "[]"))
-    down = tbf_mbit(json.loads(outer.stdout or "[]"))
-    if up is None and down is None:
+    return (pid, peer, tbf_mbit(json.loads(inner.stdout or "[]")),
+            tbf_mbit(json.loads(outer.stdout or "[]")))
+
+
+def link_shaping(container: str, interface: str) -> dict[str, float] | None:
+    """{"down_mbit","up_mbit"} live on a container interface (0.0: that direction unshaped),
+    or None if neither is shaped or the container is not running."""
+    rates = _tbf_rates(container, interface)
+    if rates is None or rates[2] is None and rates[3] is None:
         return None
+    _, _, up, down = rates
     return {"down_mbit": down or 0.0, "up_mbit": up or 0.0}
 
 
 def unshape_link(container: str, interface: str) -> None:
     """Remove the tbf qdiscs shape_link set (both directions); unshaped or stopped is fine."""
-    ends = _link_ends(container, interface)
-    if ends is None:
+    rates = _tbf_rates(container, interface)
+    if rates is None:
         return
-    pid, peer = ends
-    inner = _netns(
-        pid,
-        "tc",
-        "-j",
-        "qdisc",
-        "show",
-        "dev",
-        interface,
-        what=f"{container}:{interface}: tc qdisc show",
-    )
-    if tbf_mbit(json.loads(inner.stdout or "[]")) is not None:
-        _netns(
-            pid,
-            "tc",
-            "qdisc",
-            "del",
-            "dev",
-            interface,
-            "root",
-            what=f"{container}:{interface}: tc qdisc del",
-        )
-    outer = _run(["tc", "-j", "qdisc", "show", "dev", peer], f"tc qdisc show dev {peer}")
-    if tbf_mbit(json.loads(outer.stdout or "[]")) is not None:
+    pid, peer, up, down = rates
+    if up is not None:
+        _netns(pid, "tc", "qdisc", "del", "dev", interface, "root",
+               what=f"{container}:{interface}: tc qdisc del")
+    if down is not None:
         _run(["tc", "qdisc", "del", "dev", peer, "root"], f"tc qdisc del dev {peer}")
 
 
@@ -1597,6 +1624,7 @@ def teardown(env: str) -> dict[str, int]:
             1 for p in d.rglob("*") if p.is_file() and p.name not in (_LOCK_NAME, _EGRESS_LOCK)
         )
         shutil.rmtree(d)
+    _restore_host_limits()
     return {
         "containers": len(containers),
         "networks": len(networks),

@@ -187,7 +187,8 @@ def converge_and_verify(env: str, say: Say, progress: Callable[[str, str], Any]
     """Converge every host of the lab, then verify every host."""
     every = hosts.load(env)
     hosts.trust(env, every)
-    result = converge.run(env, hosts.ansible_inventory(env, every), progress=progress)
+    result = converge.run(env, hosts.ansible_inventory(env, every), len(every),
+                          progress=progress)
     say("verifying …")
     return every, result, verify.run(env, every)
 

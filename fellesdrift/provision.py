@@ -148,8 +148,11 @@ def many(fn: Callable[[str], StackResult], targets: Sequence[str], env: str,
 def destroy(env: str, target: str, on_output: Output = None) -> None:
     """Destroy a stack, protected resources included, and remove it."""
     stack = open_stack(env, target)
-    stack._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
-    stack.destroy(on_output=on_output, color="never", suppress_progress=True, remove=True)
+    try:
+        stack._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
+        stack.destroy(on_output=on_output, color="never", suppress_progress=True, remove=True)
+    except auto.CommandError as e:
+        raise ProvisionError(explain(stack.name, e)) from None
 
 
 def locks(env: str, target: str) -> list[tuple[Path, dict[str, Any]]]:
@@ -173,6 +176,13 @@ def _alive(holder: dict[str, Any]) -> bool:
     except PermissionError:
         return True
     return int(holder.get("pid", 0)) > 0
+
+
+def forget(env: str, target: str) -> None:
+    """Drop a stack and its state without touching resources (after the lab is torn down)."""
+    for path, _ in locks(env, target):
+        path.unlink()
+    open_stack(env, target).workspace.remove_stack(stack_name(env, target), force=True)
 
 
 def recover(env: str, target: str) -> list[str]:
