@@ -422,14 +422,16 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- networks
 
 
+def _inspect(kind: str, name: str) -> dict[str, Any] | None:
+    """`podman <kind> inspect` of one network or container, or None if it does not exist."""
+    if _podman(kind, "exists", name, what=f"podman {kind} exists", check=False).returncode:
+        return None
+    data = _podman_json(kind, "inspect", name, what=f"podman {kind} inspect {name}")
+    return dict(data[0]) if data else None
+
+
 def _network_raw(name: str) -> dict[str, Any] | None:
-    if _podman("network", "exists", name, what="podman network exists", check=False).returncode:
-        return None
-    data = _podman_json("network", "inspect", name, what=f"podman network inspect {name}")
-    if not data:
-        return None
-    net: dict[str, Any] = data[0]
-    return net
+    return _inspect("network", name)
 
 
 def _network_summary(net: dict[str, Any]) -> dict[str, str]:
@@ -813,13 +815,7 @@ def plan_host(
 
 
 def _container_raw(name: str) -> dict[str, Any] | None:
-    if _podman("container", "exists", name, what="podman container exists", check=False).returncode:
-        return None
-    data = _podman_json("container", "inspect", name, what=f"podman container inspect {name}")
-    if not data:
-        return None
-    c: dict[str, Any] = data[0]
-    return c
+    return _inspect("container", name)
 
 
 def _spec_of(c: dict[str, Any]) -> dict[str, Any] | None:

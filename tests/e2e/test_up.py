@@ -171,7 +171,7 @@ def with_hjartdal(tmp_path: Path, fixtures: Path) -> Path:
     (tmp_path / "hjartdal.yaml").write_text(
         text.replace("tokke", "hjartdal").replace("Tokke", "Hjartdal")
         .replace('"4034"', '"4024"').replace("10.104.2.0/24", "10.104.3.0/24")
-        .replace("vlan: 102", "vlan: 103"))
+        .replace("vlan: 102", "vlan: 103").replace("FGL2245D3AB", "FGL2245D3AX"))
     return tmp_path
 
 
