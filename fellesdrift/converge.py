@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,10 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab_dir(env) / "facts"),
             "ANSIBLE_FORCE_COLOR": "0",
+            # SSH connections are shared within a run, never across runs: a host made again at
+            # the same address must not be reached through a master connection to its
+            # predecessor.
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="fd-ssh-"),
         },
         forks=max(5, min(50, hosts)),
         quiet=True,

@@ -1134,6 +1134,10 @@ def create_host(
             )
     _apply_routes(name, plan.spec)
     _apply_sysctls(name, plan.spec)
+    # A host made again at an address this machine has talked to: forget the old neighbour
+    # entry (the old MAC), or SSH times out until the kernel notices.
+    for _, ip in attachments:
+        _run(["ip", "neigh", "flush", "to", ip], f"ip neigh flush to {ip}", check=False)
     _wait_booted(name)
     _exec(
         name,

@@ -167,7 +167,8 @@ class Outcome:
                              "unreachable": recap.unreachable},
                 "verify": {"passed": verdict.passed, "failed": verdict.failed,
                            "skipped": verdict.skipped},
-                "ok": recap.failed == 0 and recap.unreachable == 0 and verdict.ok,
+                "ok": (h.name in conv.recap if conv else False) and recap.failed == 0
+                and recap.unreachable == 0 and verdict.ok,
             })
         return {
             "ok": self.ok,
