@@ -275,6 +275,9 @@ def _restore_host_limits() -> None:
     for key, value in json.loads(HOST_LIMITS_SAVED.read_text()).items():
         _run(["sysctl", "-q", "-w", f"{key}={value}"], f"sysctl -w {key}")
     HOST_LIMITS_SAVED.unlink()
+    HOST_LIMITS_SAVED.with_suffix(".lock").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        HOST_LIMITS_SAVED.parent.rmdir()
 
 
 # --------------------------------------------------------------------------- golden image
