@@ -39,16 +39,20 @@ def trust(env: str, hosts: list[Host]) -> Path:
     return lab.known_hosts_path(env)
 
 
-def ansible_inventory(env: str, hosts: list[Host]) -> Path:
-    """Write the Ansible inventory for these hosts; returns its path."""
+def ansible_inventory(env: str, hosts: list[Host],
+                      variables: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Write the Ansible inventory for these hosts, with each host's role ``variables``
+    (:func:`fellesdrift.hostvars.render`); returns its path. It holds passwords: mode 0600."""
     key, _ = lab.lab_keypair(env)
+    variables = variables or {}
     groups: dict[str, dict[str, Any]] = {}
     for h in hosts:
         for g in h.groups:
             groups.setdefault(g, {"hosts": {}})["hosts"][h.name] = {}
     inventory = {"all": {
         "hosts": {h.name: {"ansible_host": h.address, "ansible_user": h.ssh_user,
-                           "ansible_port": h.ssh_port} for h in hosts},
+                           "ansible_port": h.ssh_port, **variables.get(h.name, {})}
+                  for h in hosts},
         "vars": {
             "ansible_ssh_private_key_file": str(key),
             "ansible_ssh_common_args":
@@ -58,6 +62,8 @@ def ansible_inventory(env: str, hosts: list[Host]) -> Path:
         "children": groups,
     }}
     path = lab_dir(env) / "inventory.yml"
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(yaml.safe_dump(inventory, sort_keys=False))
     return path
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import converge, hosts, lab, provision, verify
+from . import converge, hosts, hostvars, lab, provision, verify
 from .model import Inventory
 from .paths import INVENTORIES, ROOT
 
@@ -182,14 +182,23 @@ class Outcome:
         }
 
 
-def converge_and_verify(env: str, say: Say, progress: Callable[[str, str], Any]
+def inventory_for(model: Inventory, env: str) -> tuple[list[hosts.Host], Path]:
+    """The lab's hosts as provisioned, trusted, and the Ansible inventory with their role
+    variables."""
+    every = hosts.load(env)
+    hosts.trust(env, every)
+    _, public_key = lab.lab_keypair(env)
+    variables = hostvars.render(model, env, every, public_key)
+    return every, hosts.ansible_inventory(env, every, variables)
+
+
+def converge_and_verify(model: Inventory, env: str, say: Say,
+                        progress: Callable[[str, str], Any]
                         ) -> tuple[list[hosts.Host], converge.ConvergeResult,
                                    dict[str, verify.HostVerdict]]:
     """Converge every host of the lab, then verify every host."""
-    every = hosts.load(env)
-    hosts.trust(env, every)
-    result = converge.run(env, hosts.ansible_inventory(env, every), len(every),
-                          progress=progress)
+    every, inventory = inventory_for(model, env)
+    result = converge.run(env, inventory, len(every), progress=progress)
     say("verifying …")
     return every, result, verify.run(env, every)
 
@@ -202,5 +211,5 @@ def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
     if any(r.error for r in results):
         return Outcome(results, [], None, {}, time.monotonic() - started)
     destroy_municipalities(env, selection.destroy, say)
-    every, conv, verdicts = converge_and_verify(env, say, progress)
+    every, conv, verdicts = converge_and_verify(model, env, say, progress)
     return Outcome(results, every, conv, verdicts, time.monotonic() - started)

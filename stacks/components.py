@@ -78,9 +78,14 @@ class OperationsCentre(_Hosts):
                                              self.networks, driver,
                                              pulumi.ResourceOptions(parent=self)))
             elif function is not None:
+                # The apt proxy's default route is its egress; the lab comes back through the
+                # core router.
+                egress = function == "apt_proxy"
+                back = tuple((a, net.router) for a in centre.address_plan.aggregates)
                 self.add(HostSpec(shared.hostname, function,  # type: ignore[arg-type]
                                   (Nic(f"centre-{net.name}", shared.address),),
-                                  gateway=None if function == "apt_proxy" else net.router,
+                                  gateway=None if egress else net.router,
+                                  routes=back if egress else (),
                                   groups=("centre",)), self.networks, protect=True)
         self.hosts += [h for hosting in self.hostings for h in hosting.hosts]
         self.register_outputs({"hosts": self.hosts})

@@ -20,7 +20,13 @@ suite=bookworm
 packages=(
     systemd systemd-sysv dbus openssh-server python3 python3-apt sudo chrony
     unattended-upgrades iproute2 procps ca-certificates iputils-ping
+    # What a site needs before its routes exist (the network phase configures them after the
+    # first converge): the routers' FRR, the node exporter every host runs, the client tools
+    # the site checks use. Everything else is installed by the roles, through the apt proxy.
+    frr iperf3 curl prometheus-node-exporter postgresql-client netcat-openbsd bind9-dnsutils
 )
+# Installed but off until a role turns them on.
+disabled=(frr.service prometheus-node-exporter.service iperf3.service)
 
 # Units that cannot do anything useful in a container; masked so that
 # `systemctl is-system-running` reports `running`, not `degraded`.
@@ -72,6 +78,9 @@ install -m 0644 "$files/fellesdrift-ssh-hostkeys.service" \
     "$root/etc/systemd/system/fellesdrift-ssh-hostkeys.service"
 chroot "$root" systemctl enable --quiet fellesdrift-ssh-hostkeys.service ssh.service
 chroot "$root" systemctl mask --quiet "${masked[@]}"
+for unit in "${disabled[@]}"; do
+    chroot "$root" systemctl disable --quiet "$unit" 2>/dev/null || true
+done
 
 step "apt sources, identity files, clean-up"
 install -m 0644 "$files/sources.list" "$root/etc/apt/sources.list"

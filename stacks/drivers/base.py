@@ -57,6 +57,9 @@ class HostSpec:
     function: Function
     nics: tuple[Nic, ...]
     gateway: str | None = None  # default route via this address (not for routers)
+    #: Static (prefix, via) routes the machine has from birth (not for routers, whose routes
+    #: the network phase configures): the apt proxy's way back to the lab's aggregates.
+    routes: tuple[tuple[str, str], ...] = ()
     cores: int = 1
     memory_mb: int = 512
     disk_gb: int = 8

@@ -55,15 +55,16 @@ class NetworkProvider(ResourceProvider):
 
 
 class HostProvider(ResourceProvider):
-    KEYS = ("env", "machine", "image", "networks", "router", "egress", "gateway", "sysctls",
-            "authorized_key")
+    KEYS = ("env", "machine", "image", "networks", "router", "egress", "gateway", "routes",
+            "sysctls", "authorized_key")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         (network, ip), *extra = [tuple(n) for n in props["networks"]]
         host = lab.create_host(
             props["env"], props["machine"], props["image"], network, ip, props["authorized_key"],
             extra_networks=extra, router=props["router"], egress=props["egress"],
-            gateway=props["gateway"] or None, sysctls=props["sysctls"])
+            gateway=props["gateway"] or None,
+            routes=[tuple(r) for r in props.get("routes", [])], sysctls=props["sysctls"])
         return CreateResult(id_=props["machine"], outs={
             **props, "address": ip, "host_key": host["host_key"],
             "interfaces": host["interfaces"]})
@@ -75,7 +76,9 @@ class HostProvider(ResourceProvider):
         live = [list(p) for p in lab.parse_pairs(host["networks"])]
         declared = [n for n in live if n[0] in {d[0] for d in props.get("networks", [])}]
         outs = {**props, "image": host["image"], "networks": declared,
-                "gateway": host.get("gateway", "") if not props.get("router") else ""}
+                "gateway": host.get("gateway", "") if not props.get("router") else "",
+                "routes": [list(r) for r in lab.parse_pairs(host.get("routes", ""))]
+                if not props.get("router") else []}
         return ReadResult(id_=id_, outs=outs)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -213,6 +216,7 @@ class LabDriver:
             "env": self.env, "machine": self._name(spec.name), "image": self.image,
             "networks": pulumi.Output.all(*nics), "router": spec.router,
             "egress": spec.egress, "gateway": spec.gateway or "",
+            "routes": [list(r) for r in spec.routes],
             "sysctls": kernel_baseline(), "authorized_key": self.authorized_key,
         }, pulumi.ResourceOptions(parent=parent, protect=protect))
 

@@ -1,0 +1,159 @@
+"""Role inputs: every variable a role gets, rendered from the validated model and the hosts the
+stacks declared. Roles never read inventory files; this module is the one place that maps the
+model onto role variables (documented in each role's meta/argument_specs.yml).
+
+Endpoint conventions shared by the roles, monitoring and the checks:
+
+- DNS: every host is ``<name>.<domain>``; service names ``apt``, ``gis``, ``okonomi``,
+  ``prometheus`` point at the host serving them (:func:`domain`).
+- GIS: ``http://gis.<domain>/<slug>/wms`` is municipality ``<slug>``'s WMS endpoint
+  (:func:`wms_url`), its layer ``sites`` holds the municipality's sites as points.
+- Finance: ``https://okonomi.<domain>/<slug>/`` answers over TLS with a certificate from the
+  lab's CA (:func:`finance_url`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from . import credentials, pki, topology
+from .hosts import Host
+from .model import Inventory, Municipality
+
+APT_PROXY_PORT = 3142
+NODE_EXPORTER_PORT = 9100
+SERVICE_ALIASES = {"apt_proxy": "apt", "gis_hosting": "gis", "finance_hosting": "okonomi",
+                   "monitoring": "prometheus", "dns_ntp": "dns"}
+#: Where sites are placed when the inventory has no coordinates: around Telemark (WGS 84).
+_ORIGIN = (8.5, 59.4)
+
+
+def domain(env: str) -> str:
+    return f"{env}.fellesdrift.internal"
+
+
+def function_of(host: Host) -> str:
+    return host.groups[0]
+
+
+def _first(hosts: list[Host], function: str) -> Host | None:
+    return next((h for h in hosts if function_of(h) == function), None)
+
+
+def wms_url(env: str, slug: str) -> str:
+    return f"http://gis.{domain(env)}/{slug}/wms"
+
+
+def finance_url(env: str, slug: str) -> str:
+    return f"https://okonomi.{domain(env)}/{slug}/"
+
+
+def db_name(service: str, slug: str) -> str:
+    """Database and login role of a municipality in a hosted service: ``gis_vinje``."""
+    return f"{service}_{slug.replace('-', '_')}"
+
+
+def site_point(m: Municipality, site_id: str) -> tuple[float, float]:
+    """A stable (lon, lat) for a site: the municipality's spot plus the site's offset, both
+    from a hash of the inventory's identifiers (the model has no coordinates yet)."""
+    def unit(text: str) -> tuple[float, float]:
+        d = hashlib.sha256(text.encode()).digest()
+        return d[0] / 255, d[1] / 255
+    mx, my = unit(m.code)
+    sx, sy = unit(f"{m.code}/{site_id}")
+    return (round(_ORIGIN[0] - 1.5 + 3 * mx + 0.1 * (sx - 0.5), 6),
+            round(_ORIGIN[1] - 0.6 + 1.2 * my + 0.05 * (sy - 0.5), 6))
+
+
+def _tier(model: Inventory, m: Municipality, service: str) -> dict[str, Any]:
+    sub = next(s for s in m.services if s.service == service)
+    level = next(lv for lv in model.centre.service_levels if lv.id == sub.tier)
+    return {"tier": level.id, "availability_percent": float(level.availability_percent),
+            "response_hours": level.response_hours}
+
+
+def _gis(model: Inventory, env: str) -> dict[str, Any]:
+    return {"gis_hosting_server_name": f"gis.{domain(env)}", "gis_hosting_municipalities": [
+        {"slug": m.slug, "name": m.name, "code": m.code,
+         "database": db_name("gis", m.slug), "login": db_name("gis", m.slug),
+         "password": credentials.password(env, f"gis/{m.slug}"),
+         "sites": [{"id": s.id, "name": s.name, "kind": s.kind, "address": s.address,
+                    "users": s.users, "lon": site_point(m, s.id)[0],
+                    "lat": site_point(m, s.id)[1]} for s in m.sites]}
+        for m in topology.subscribers(model, topology.HOSTING_SERVICE["gis_hosting"])]}
+
+
+def _finance(model: Inventory, env: str, host: Host) -> dict[str, Any]:
+    name = f"okonomi.{domain(env)}"
+    tls = pki.server(env, model.centre.name, [name, f"{host.name}.{domain(env)}"],
+                     [host.address])
+    return {"finance_hosting_server_name": name,
+            "finance_hosting_tls_cert": tls.cert, "finance_hosting_tls_key": tls.key,
+            "finance_hosting_municipalities": [
+                {"slug": m.slug, "name": m.name, "code": m.code,
+                 "database": db_name("okonomi", m.slug), "login": db_name("okonomi", m.slug),
+                 "password": credentials.password(env, f"okonomi/{m.slug}"),
+                 "networks": [s.lan_prefix for s in m.sites]}
+                for m in topology.subscribers(model,
+                                              topology.HOSTING_SERVICE["finance_hosting"])]}
+
+
+def _monitoring(model: Inventory, env: str, hosts: list[Host]) -> dict[str, Any]:
+    probes: list[dict[str, Any]] = []
+    for m in model.municipalities:
+        for service, url, module in (("gis", wms_url(env, m.slug)
+                                      + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities",
+                                      "http_2xx"),
+                                     ("okonomi", finance_url(env, m.slug), "https_2xx")):
+            if any(s.service == service for s in m.services):
+                probes.append({"municipality": m.slug, "service": service, "url": url,
+                               "module": module, **_tier(model, m, service)})
+    return {"monitoring_node_targets": [{"name": h.name, "address": h.address,
+                                         "port": NODE_EXPORTER_PORT} for h in hosts],
+            "monitoring_probes": probes}
+
+
+def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
+           ) -> dict[str, dict[str, Any]]:
+    """Every host's role variables: {host name: {variable: value}}. ``netops_key``: the public
+    key the network phase logs in to routers with."""
+    dom = domain(env)
+    aggregates = list(model.centre.address_plan.aggregates)
+    apt = _first(hosts, "apt_proxy")
+    dns = [h for h in hosts if function_of(h) == "dns_ntp"]
+    records = [{"name": h.name, "address": h.address} for h in hosts]
+    for h in hosts:
+        alias = SERVICE_ALIASES.get(function_of(h))
+        if alias and not any(r["name"] == alias for r in records):
+            records.append({"name": alias, "address": h.address})
+    ca = pki.ca_pem(env, model.centre.name)
+    out: dict[str, dict[str, Any]] = {}
+    for h in hosts:
+        function = function_of(h)
+        v: dict[str, Any] = {
+            "fellesdrift_env": env,
+            "fellesdrift_domain": dom,
+            "fellesdrift_function": function,
+            "common_apt_proxy_url": "" if apt is None or h is apt
+            else f"http://{apt.address}:{APT_PROXY_PORT}",
+            "common_dns_servers": [d.address for d in dns],
+            "common_dns_search": [dom],
+            "common_ntp_servers": [d.address for d in dns if d is not h],
+            "common_ca_certificates": [{"name": f"fellesdrift-{env}-ca", "pem": ca}],
+        }
+        if function == "apt_proxy":
+            v |= {"apt_proxy_port": APT_PROXY_PORT, "apt_proxy_allowed_networks": aggregates}
+        elif function == "dns_ntp":
+            v |= {"dns_ntp_domain": dom, "dns_ntp_records": records,
+                  "dns_ntp_allowed_networks": aggregates}
+        elif function == "gis_hosting":
+            v |= _gis(model, env)
+        elif function == "finance_hosting":
+            v |= _finance(model, env, h)
+        elif function == "monitoring":
+            v |= _monitoring(model, env, hosts)
+        elif function in ("core_router", "site_router"):
+            v |= {"site_router_netops_keys": [netops_key]}
+        out[h.name] = v
+    return out
