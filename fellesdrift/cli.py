@@ -11,9 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import doctor, inventory, lab, pipeline, provision, scaffold, topology
+from . import converge, doctor, inventory, lab, pipeline, provision, scaffold, topology, verify
+from . import hosts as lab_hosts
+from . import invoice as invoicing
 from . import migrate as migration
+from . import report as reporting
 from . import schema as schemas
+from . import status as statuses
+from .display import ConvergeView
 from .engine import EngineError
 from .model import SCHEMA_VERSION, Inventory
 from .paths import INVENTORIES
@@ -215,6 +220,15 @@ def migrate_cmd(
         raise typer.Exit(1)
 
 
+@inventory_app.command("ansible")
+def ansible_cmd(paths: PathsArg = None, env: EnvOpt = "lab") -> None:
+    """Write the lab's Ansible inventory (hosts as provisioned, with every role variable
+    rendered from the model) and print its path, for ad-hoc ansible or ansible-playbook -i."""
+    model = _load(paths)
+    _, path = pipeline.inventory_for(model, env)
+    out.print(str(path), markup=False, soft_wrap=True)
+
+
 MunicipalityOpt = Annotated[list[str] | None, typer.Option(
     "--municipality", "-m", help="Only this municipality's stack (repeatable).")]
 OnlyChangedOpt = Annotated[bool, typer.Option(
@@ -301,19 +315,14 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
     selection = pipeline.selection(model, env, municipality or [], only_changed, base,
                                 destroy_municipality or [])
     say = console.print
-    with console.status("working …") as status:
+    with ConvergeView(console) as view:
         outcome = pipeline.up(
             model, selection, pipeline.inventory_dir(paths), env,
             say=lambda line: say(f"  {line}", soft_wrap=True),
-            progress=lambda host, task: status.update(f"converge {host}: {task}"),
-            workers=workers)
+            progress=view.update, workers=workers)
     _stack_lines(outcome.stacks)
     if outcome.converge is not None:
-        for task in outcome.converge.changed_tasks:
-            console.print(f"  changed {task}", soft_wrap=True)
-        for failure in outcome.converge.failures:
-            console.print(f"  [red]failed[/] {failure}", soft_wrap=True, markup=False)
-        console.print(f"  ansible-runner artifacts: {outcome.converge.artifacts}")
+        _print_converge(outcome.converge, outcome.idempotence)
     for name, verdict in outcome.verdicts.items():
         for failure in verdict.failures:
             console.print(f"  {name}: {failure}", soft_wrap=True, markup=False)
@@ -324,6 +333,130 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
         _print_summary(summary)
     if not outcome.ok:
         raise typer.Exit(1)
+
+
+def _print_converge(result: converge.ConvergeResult,
+                    idempotence: converge.Idempotence | None) -> None:
+    for task in result.changed_tasks:
+        console.print(f"  changed {task}", soft_wrap=True, markup=False)
+    for failure in result.failures:
+        console.print(f"  [red]failed[/] {failure}", soft_wrap=True, markup=False)
+    if idempotence is not None:
+        for task in idempotence.changed:
+            console.print(f"  [red]not idempotent[/]: the second run changed {task}",
+                          soft_wrap=True)
+        for task, waiver in idempotence.waived:
+            console.print(f"  waived: {task} — {waiver.reason}", soft_wrap=True, markup=False)
+        for failure in idempotence.failures:
+            console.print(f"  [red]second run failed[/] {failure}", soft_wrap=True,
+                          markup=False)
+        if idempotence.ok:
+            console.print("  idempotent: the second run changed nothing"
+                          + (f" ({len(idempotence.waived)} waived)" if idempotence.waived
+                             else ""))
+    console.print(f"  ansible-runner artifacts: {result.artifacts}", markup=False)
+
+
+def _recap_table(result: converge.ConvergeResult) -> Table:
+    table = Table(title="converge recap")
+    for col in ("host", "ok", "changed", "failed", "unreachable", "skipped"):
+        table.add_column(col)
+    for host, r in sorted(result.recap.items()):
+        table.add_row(host, str(r.ok), str(r.changed), f"[red]{r.failed}" if r.failed else "0",
+                      f"[red]{r.unreachable}" if r.unreachable else "0", str(r.skipped))
+    return table
+
+
+def _converge_json(result: converge.ConvergeResult) -> dict[str, Any]:
+    return {"ok": result.ok, "status": result.status, "artifacts": str(result.artifacts),
+            "changed": result.changed, "changed_tasks": [t.__dict__ for t in result.changed_tasks],
+            "failures": result.failures,
+            "recap": {h: r.__dict__ for h, r in sorted(result.recap.items())}}
+
+
+LimitOpt = Annotated[str | None, typer.Option(
+    "--limit", help="Only these hosts: an Ansible host pattern, e.g. 'gis_hosting:vinje-*'.")]
+
+
+@app.command("converge")
+def converge_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = None,
+                 check_idempotence: Annotated[bool, typer.Option(
+                     "--check-idempotence", help="Run a second time right after and fail if it "
+                     "changes anything not waived in playbooks/idempotence-waivers.yml.")] = False,
+                 as_json: JsonOpt = False) -> None:
+    """Apply the roles to the provisioned hosts through ansible-runner, with live progress per
+    host and task and a per-host recap. Each run's artifacts stay under .lab/<env>/ansible/."""
+    model = _load(paths)
+    waivers = converge.load_waivers()
+    hosts_, inventory_file = pipeline.inventory_for(model, env)
+    if not hosts_:
+        raise typer.BadParameter(f"lab {env!r} has no provisioned hosts; run `fellesdrift up`")
+    with ConvergeView(console) as view:
+        first = converge.run(env, inventory_file, len(hosts_), progress=view.update, limit=limit)
+    idempotence = None
+    if check_idempotence and first.ok:
+        with ConvergeView(console, "converge again (idempotence)") as view:
+            second = converge.run(env, inventory_file, len(hosts_), progress=view.update,
+                                  limit=limit)
+        idempotence = converge.judge(second, waivers)
+    ok = first.ok and (idempotence is None or idempotence.ok)
+    if as_json:
+        data = {**_converge_json(first), "ok": ok}
+        if idempotence is not None:
+            data["idempotence"] = {
+                "ok": idempotence.ok, "changed": [t.__dict__ for t in idempotence.changed],
+                "waived": [{**t.__dict__, "reason": w.reason} for t, w in idempotence.waived],
+                "failures": idempotence.failures}
+        out.print_json(data=data)
+    else:
+        out.print(_recap_table(first))
+        _print_converge(first, idempotence)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = None,
+               workers: Annotated[int, typer.Option("--workers", min=1, max=32,
+                                                    help="pytest-xdist workers.")] = 4,
+               as_json: JsonOpt = False) -> None:
+    """Run the testinfra suites (tests/infra) against every host of the lab's inventory, in
+    parallel; each host's checks, failures named. JUnit report: .lab/<env>/verify/junit.xml."""
+    model = _load(paths)
+    hosts_, inventory_file = pipeline.inventory_for(model, env)
+    if not hosts_:
+        raise typer.BadParameter(f"lab {env!r} has no provisioned hosts; run `fellesdrift up`")
+    chosen = [h for h in hosts_ if limit is None or h.name in _limit_names(limit, hosts_)]
+    with console.status(f"verifying {len(chosen)} hosts …"):
+        verdicts = verify.run(env, inventory_file, chosen, workers=workers,
+                              limit=limit or "all")
+    ok = all(v.ok for v in verdicts.values())
+    if as_json:
+        out.print_json(data={"ok": ok, "hosts": {
+            name: {"ok": v.ok, "passed": v.passed, "failed": v.failed, "skipped": v.skipped,
+                   "failures": v.failures} for name, v in verdicts.items()}})
+    else:
+        table = Table(title="verify")
+        for col in ("host", "passed", "failed", "skipped", ""):
+            table.add_column(col)
+        for name, v in verdicts.items():
+            table.add_row(name, str(v.passed), str(v.failed), str(v.skipped),
+                          "[green]ok" if v.ok else "[red]FAILED")
+        out.print(table)
+        for name, v in verdicts.items():
+            for failure in v.failures:
+                console.print(f"  {name}: {failure}", soft_wrap=True, markup=False)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _limit_names(limit: str, hosts_: list[Any]) -> set[str]:
+    """Host names matching an Ansible-style pattern list (names, groups, shell globs)."""
+    import fnmatch
+    names: set[str] = set()
+    for part in filter(None, limit.replace(",", ":").split(":")):
+        names |= {h.name for h in hosts_ if fnmatch.fnmatch(h.name, part) or part in h.groups}
+    return names
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -398,6 +531,67 @@ def doctor_cmd(as_json: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
+_STATE_STYLE = {"ok": "[green]ok[/]", "failed": "[red]FAILED[/]", "unknown": "[yellow]unknown[/]"}
+
+
+@app.command("status")
+def status_cmd(paths: PathsArg = None, env: EnvOpt = "lab", as_json: JsonOpt = False) -> None:
+    """Show, per municipality and site, whether it converged: provisioned (no pending stack
+    changes), converged (a second Ansible run changed nothing), network in sync (the router's
+    running config is the intended one) and verified (testinfra passed), as last recorded by
+    the pipeline. A check that never ran is unknown. Exit 1 unless every site converged."""
+    model = _load(paths)
+    rows = statuses.site_status(model, env, lab_hosts.load(env))
+    summary = statuses.summary(env, rows)
+    if as_json:
+        out.print_json(data=summary)
+    else:
+        table = Table(title=f"fellesdrift status ({env})")
+        table.add_column("municipality")
+        table.add_column("site")
+        for col in ("provisioned", "converged", "network", "verified", "site\nconverged"):
+            table.add_column(col, no_wrap=True)
+        for i, r in enumerate(rows):
+            if i and r.municipality != rows[i - 1].municipality:
+                table.add_section()
+            first = not i or r.municipality != rows[i - 1].municipality
+            table.add_row(r.municipality_name if first else "", r.site,
+                          *(_STATE_STYLE[c.state] for c in r.checks.values()),
+                          "[green]yes" if r.ok else "[red]no")
+        out.print(table)
+        for r in rows:
+            for name, c in r.checks.items():
+                if c.state == "failed":
+                    out.print(f"  {r.municipality}/{r.site} {name} failed: {c.detail}",
+                              markup=False, soft_wrap=True)
+        unknown = sum(c.state == "unknown" for r in rows for c in r.checks.values())
+        if unknown:
+            out.print(f"  {unknown} check(s) unknown: the phase never ran for those hosts "
+                      "(--json names them)", markup=False, soft_wrap=True)
+        out.print(f"{summary['converged']} of {summary['sites']} sites (the centre counted) "
+                  f"converged; record: {statuses.path(env)}", soft_wrap=True, markup=False)
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report_cmd(paths: PathsArg = None, env: EnvOpt = "lab", out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the report (default: "
+                                  "reports/<env>/).", show_default=False)] = None) -> None:
+    """Write the report: report.html (one self-contained file), report.md (its Markdown twin,
+    with topology.svg) and report.json (machine-readable): the topology, each municipality's
+    equipment, services, users and monthly invoice, and every site's convergence."""
+    model = _load(paths)
+    folder = out_dir or reporting.default_folder(env)
+    written = reporting.write(model, env, folder, lab_hosts.load(env))
+    out.print(f"wrote {written.markdown} (with {written.svg.name}) and {written.json}",
+              soft_wrap=True, markup=False)
+    out.print("every site converged" if written.ok else
+              f"not every site converged: see `fellesdrift status --env {env}`",
+              soft_wrap=True, markup=False)
+    out.print(f"report: {written.html}", soft_wrap=True, markup=False)
+
+
 def main() -> None:
     """Entry point: user errors become one clear message and a non-zero exit."""
     try:
@@ -410,10 +604,14 @@ def main() -> None:
     except (scaffold.ScaffoldError, migration.MigrationError) as e:
         _problems(e.problems, "nothing was written")
         sys.exit(1)
+    except converge.WaiverError as e:
+        console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
+        sys.exit(1)
     except pipeline.SelectionError as e:
         console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
         sys.exit(1)
-    except (EngineError, lab.LabError, provision.ProvisionError, topology.TopologyError) as e:
+    except (EngineError, lab.LabError, provision.ProvisionError, topology.TopologyError,
+            statuses.StatusError, invoicing.InvoiceError) as e:
         console.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+import yaml
 
 from .paths import PLAYBOOKS, ROOT, lab_dir
 
@@ -58,10 +59,18 @@ class ConvergeResult:
         return sum(r.changed for r in self.recap.values())
 
 
+Progress = Callable[[str, str, str], Any]
+"""progress(host, task, state): state is "start" or a task's outcome (ok, changed, failed,
+skipped, unreachable)."""
+
+_OUTCOMES = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
+             "runner_on_unreachable": "unreachable"}
+
+
 class _Events:
     """Collects what a run did, from its events."""
 
-    def __init__(self, progress: Callable[[str, str], Any] | None) -> None:
+    def __init__(self, progress: Progress | None) -> None:
         self.progress = progress
         self.handlers: set[str] = set()
         self.changed: list[ChangedTask] = []
@@ -71,34 +80,38 @@ class _Events:
     def __call__(self, event: dict[str, Any]) -> bool:
         kind = event.get("event", "")
         data = event.get("event_data", {})
+        host, task = data.get("host", ""), data.get("task", "")
         if kind == "playbook_on_handler_task_start":
             self.handlers.add(data.get("task_uuid", ""))
-        elif kind in ("runner_on_start",) and self.progress:
-            self.progress(data.get("host", ""), data.get("task", ""))
-        elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
-            self.changed.append(ChangedTask(data.get("host", ""), data.get("role", ""),
-                                            data.get("task", ""),
-                                            data.get("task_uuid") in self.handlers))
-        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get(
-                "ignore_errors"):
-            msg = data.get("res", {}).get("msg", "")
-            self.failures.append(f"{data.get('host')}: {data.get('task')}: {msg}".strip())
+        elif kind == "runner_on_start" and self.progress:
+            self.progress(host, task, "start")
+        elif kind in _OUTCOMES:
+            state = _OUTCOMES[kind]
+            if kind == "runner_on_ok" and data.get("res", {}).get("changed"):
+                state = "changed"
+                self.changed.append(ChangedTask(host, data.get("role", ""), task,
+                                                data.get("task_uuid") in self.handlers))
+            elif state in ("failed", "unreachable") and not data.get("ignore_errors"):
+                msg = data.get("res", {}).get("msg", "")
+                self.failures.append(f"{host}: {task}: {msg}".strip())
+            if self.progress:
+                self.progress(host, task, state)
         elif kind == "playbook_on_stats":
-            for host in set().union(*(data.get(k) or {} for k in
+            for name in set().union(*(data.get(k) or {} for k in
                                       ("ok", "changed", "failures", "dark", "skipped"))):
-                self.recap[host] = HostRecap(
-                    ok=(data.get("ok") or {}).get(host, 0),
-                    changed=(data.get("changed") or {}).get(host, 0),
-                    failed=(data.get("failures") or {}).get(host, 0),
-                    unreachable=(data.get("dark") or {}).get(host, 0),
-                    skipped=(data.get("skipped") or {}).get(host, 0))
+                self.recap[name] = HostRecap(
+                    ok=(data.get("ok") or {}).get(name, 0),
+                    changed=(data.get("changed") or {}).get(name, 0),
+                    failed=(data.get("failures") or {}).get(name, 0),
+                    unreachable=(data.get("dark") or {}).get(name, 0),
+                    skipped=(data.get("skipped") or {}).get(name, 0))
         return True
 
 
 def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
-        progress: Callable[[str, str], Any] | None = None) -> ConvergeResult:
-    """Run one playbook against the inventory of ``hosts`` hosts (forks sized to them);
-    artifacts stay under .lab/<env>/ansible."""
+        progress: Progress | None = None, limit: str | None = None) -> ConvergeResult:
+    """Run one playbook against the inventory of ``hosts`` hosts (forks sized to them), or
+    the ``limit`` pattern of it; the last 20 runs' artifacts stay under .lab/<env>/ansible."""
     data_dir = lab_dir(env) / "ansible"
     data_dir.mkdir(parents=True, exist_ok=True)
     # ansible-runner never overwrites the inputs it dumped into env/ on an earlier run.
@@ -123,6 +136,7 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
             "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="fd-ssh-"),
         },
         forks=max(5, min(50, hosts)),
+        limit=limit,
         quiet=True,
         event_handler=events,
         rotate_artifacts=20,
@@ -134,3 +148,74 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
         status=runner.status, rc=runner.rc or 0,
         artifacts=Path(runner.config.artifact_dir),
         recap=events.recap, changed_tasks=events.changed, failures=events.failures)
+
+
+# --- Idempotence ------------------------------------------------------------------------------
+
+WAIVERS = PLAYBOOKS / "idempotence-waivers.yml"
+
+
+class WaiverError(ValueError):
+    """The waiver file is malformed (one message naming the file, the entry and the field)."""
+
+
+@dataclass(frozen=True)
+class Waiver:
+    role: str
+    task: str
+    reason: str
+
+    def covers(self, task: ChangedTask) -> bool:
+        return task.role == self.role and task.task == self.task
+
+
+def load_waivers(path: Path = WAIVERS) -> list[Waiver]:
+    """The tasks allowed to report changed on a second run, each with its reason."""
+    if not path.exists():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    entries = data.get("waivers") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise WaiverError(f"{path}: expected a mapping with a list `waivers:`")
+    found = []
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            raise WaiverError(f"{path}: waiver {i}: expected a mapping with role, task, reason")
+        for key in ("role", "task", "reason"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise WaiverError(f"{path}: waiver {i}: field {key}: missing or empty; every "
+                                  "waiver names the role, the task and why it may change")
+        extra = set(entry) - {"role", "task", "reason"}
+        if extra:
+            raise WaiverError(f"{path}: waiver {i}: unknown field(s) {', '.join(sorted(extra))}"
+                              "; a waiver has role, task and reason")
+        found.append(Waiver(entry["role"], entry["task"], entry["reason"]))
+    return found
+
+
+@dataclass
+class Idempotence:
+    """What a second run right after the first changed: waived and not waived."""
+
+    changed: list[ChangedTask]
+    waived: list[tuple[ChangedTask, Waiver]]
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.changed and not self.failures
+
+
+def judge(second: ConvergeResult, waivers: list[Waiver]) -> Idempotence:
+    """Judge a second run from its events: every changed task not covered by a waiver."""
+    changed, waived = [], []
+    for task in second.changed_tasks:
+        waiver = next((w for w in waivers if w.covers(task)), None)
+        if waiver is None:
+            changed.append(task)
+        else:
+            waived.append((task, waiver))
+    failures = list(second.failures) if not second.ok else []
+    if not second.ok and not failures:
+        failures.append(f"the second run ended {second.status} (rc {second.rc})")
+    return Idempotence(changed, waived, failures)

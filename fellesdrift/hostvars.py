@@ -23,6 +23,8 @@ from .model import Inventory, Municipality
 
 APT_PROXY_PORT = 3142
 NODE_EXPORTER_PORT = 9100
+#: The routers' login for the network phase (role site_router; its shell is vtysh).
+NETOPS_USER = "netops"
 SERVICE_ALIASES = {"apt_proxy": "apt", "gis_hosting": "gis", "finance_hosting": "okonomi",
                    "monitoring": "prometheus", "dns_ntp": "dns"}
 #: Where sites are placed when the inventory has no coordinates: around Telemark (WGS 84).
@@ -114,6 +116,41 @@ def _monitoring(model: Inventory, env: str, hosts: list[Host]) -> dict[str, Any]
             "monitoring_probes": probes}
 
 
+def municipality_of(host: Host) -> str | None:
+    """The slug of the municipality a site host belongs to (group ``municipality_<slug>``)."""
+    return next((g.removeprefix("municipality_") for g in host.groups
+                 if g.startswith("municipality_")), None)
+
+
+def wms_bbox(m: Municipality, margin: float = 0.02) -> list[float]:
+    """The municipality's sites' extent in EPSG:4326 as WMS 1.3.0 wants it: lat/lon order
+    (min lat, min lon, max lat, max lon), with a margin."""
+    points = [site_point(m, s.id) for s in m.sites]
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    return [round(min(lats) - margin, 6), round(min(lons) - margin, 6),
+            round(max(lats) + margin, 6), round(max(lons) + margin, 6)]
+
+
+def _site_client(model: Inventory, env: str, host: Host, hosts: list[Host],
+                 apt: Host | None, dns: list[Host]) -> dict[str, Any]:
+    slug = municipality_of(host) or ""
+    m = model.municipality(slug)
+    subscribed = {s.service for s in m.services}
+    return {
+        "site_client_municipality": slug,
+        "site_client_dns_servers": [d.address for d in dns],
+        "site_client_ntp_servers": [d.address for d in dns],
+        "site_client_apt_proxy_url": f"http://{apt.address}:{APT_PROXY_PORT}" if apt else "",
+        "site_client_wms": {"url": wms_url(env, slug), "layer": "sites", "bbox": wms_bbox(m)}
+        if "gis" in subscribed else {},
+        "site_client_finance_url": finance_url(env, slug) if "okonomi" in subscribed else "",
+        # Hosts of every other municipality: none of them may be reachable from this site.
+        "site_client_foreign_hosts": [
+            {"municipality": municipality_of(h), "name": h.name, "address": h.address}
+            for h in hosts if municipality_of(h) not in (None, slug)],
+    }
+
+
 def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
            ) -> dict[str, dict[str, Any]]:
     """Every host's role variables: {host name: {variable: value}}. ``netops_key``: the public
@@ -137,7 +174,8 @@ def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
             "fellesdrift_function": function,
             "common_apt_proxy_url": "" if apt is None or h is apt
             else f"http://{apt.address}:{APT_PROXY_PORT}",
-            "common_dns_servers": [d.address for d in dns],
+            # The apt proxy keeps its provisioned resolver: it must resolve the Debian mirrors.
+            "common_dns_servers": [] if h is apt else [d.address for d in dns],
             "common_dns_search": [dom],
             "common_ntp_servers": [d.address for d in dns if d is not h],
             "common_ca_certificates": [{"name": f"fellesdrift-{env}-ca", "pem": ca}],
@@ -153,7 +191,11 @@ def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
             v |= _finance(model, env, h)
         elif function == "monitoring":
             v |= _monitoring(model, env, hosts)
+        elif function == "site_client":
+            v |= _site_client(model, env, h, hosts, apt, dns)
         elif function in ("core_router", "site_router"):
-            v |= {"site_router_netops_keys": [netops_key]}
+            v |= {"site_router_netops_keys": [netops_key],
+                  "site_router_iperf3_server": function == "core_router",
+                  "common_ssh_allow_groups": [NETOPS_USER]}
         out[h.name] = v
     return out

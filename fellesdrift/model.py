@@ -246,6 +246,28 @@ class CentreRange(Strict):
     prefix: Prefix
 
 
+#: Private 32-bit AS numbers (RFC 6996): 4200000000 to 4294967294.
+PRIVATE_ASN_32 = (4_200_000_000, 4_294_967_294)
+
+
+class Routing(Strict):
+    """How the core router and the site routers exchange routes."""
+
+    protocol: Literal["bgp", "static"] = Field(
+        "bgp", description="bgp: eBGP between the core and each site router, filtered both ways "
+        "(the core offers the shared services only and accepts only the municipality's own site "
+        "LANs); static: static routes both ways, the fallback for routers without BGP")
+    asn: int = Field(65000, ge=1, le=4_294_967_294, description="The core router's AS number",
+                     examples=[65000])
+    site_asn_base: int = Field(
+        4_200_000_000, ge=PRIVATE_ASN_32[0], le=PRIVATE_ASN_32[1] - 9999,
+        description="Site routers take a private AS per municipality: this base plus the "
+        "municipality's four-digit code (4200004036 for code 4036)", examples=[4_200_000_000])
+
+    def site_asn(self, code: str) -> int:
+        return self.site_asn_base + int(code)
+
+
 class AddressPlan(Strict):
     aggregates: list[Prefix] = Field(min_length=1, description="Every site prefix and centre "
                                      "range lies in these; a lab routes them as unreachable")
@@ -255,6 +277,9 @@ class AddressPlan(Strict):
                                      "allocates site LANs, first fit (default: the aggregates)")
     site_prefix_length: int = Field(24, ge=16, le=28, description="The prefix length `fellesdrift "
                                     "new` allocates for a site LAN")
+    routing: Routing = Field(default_factory=Routing, description="How routes are exchanged "
+                             "between the core router and the site routers (default: eBGP, core "
+                             "AS 65000)")
 
 
 class ServiceLevel(Strict):

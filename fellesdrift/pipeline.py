@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import converge, hosts, hostvars, lab, provision, verify
+from .converge import Idempotence
 from .model import Inventory
 from .paths import INVENTORIES, ROOT
 
@@ -144,15 +145,19 @@ def destroy_municipalities(env: str, slugs: list[str], say: Say) -> None:
 @dataclass
 class Outcome:
     stacks: list[provision.StackResult]
-    hosts: list[hosts.Host]
-    converge: converge.ConvergeResult | None
-    verdicts: dict[str, verify.HostVerdict]
-    seconds: float
+    hosts: list[hosts.Host] = field(default_factory=list)
+    converge: converge.ConvergeResult | None = None
+    #: The second converge right after the first (and the network phase): must change nothing
+    #: that is not waived.
+    idempotence: Idempotence | None = None
+    verdicts: dict[str, verify.HostVerdict] = field(default_factory=dict)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return (not any(s.error for s in self.stacks) and self.converge is not None
                 and self.converge.ok and bool(self.hosts)
+                and self.idempotence is not None and self.idempotence.ok
                 and all(self.verdicts.get(h.name, verify.HostVerdict()).ok for h in self.hosts))
 
     def summary(self) -> dict[str, Any]:
@@ -170,6 +175,7 @@ class Outcome:
                 "ok": (h.name in conv.recap if conv else False) and recap.failed == 0
                 and recap.unreachable == 0 and verdict.ok,
             })
+        idem = self.idempotence
         return {
             "ok": self.ok,
             "seconds": round(self.seconds, 1),
@@ -178,6 +184,10 @@ class Outcome:
             "pulumi_changes": sum(s.changed for s in self.stacks),
             "ansible_changed": conv.changed if conv else 0,
             "changed_tasks": [str(t) for t in conv.changed_tasks] if conv else [],
+            "idempotent": idem.ok if idem else None,
+            "second_run_changed": [str(t) for t in idem.changed] if idem else [],
+            "waived": [{"task": str(t), "reason": w.reason} for t, w in idem.waived]
+            if idem else [],
             "hosts": rows,
         }
 
@@ -192,24 +202,25 @@ def inventory_for(model: Inventory, env: str) -> tuple[list[hosts.Host], Path]:
     return every, hosts.ansible_inventory(env, every, variables)
 
 
-def converge_and_verify(model: Inventory, env: str, say: Say,
-                        progress: Callable[[str, str], Any]
-                        ) -> tuple[list[hosts.Host], converge.ConvergeResult,
-                                   dict[str, verify.HostVerdict]]:
-    """Converge every host of the lab, then verify every host."""
-    every, inventory = inventory_for(model, env)
-    result = converge.run(env, inventory, len(every), progress=progress)
-    say("verifying …")
-    return every, result, verify.run(env, every)
-
-
 def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
-       progress: Callable[[str, str], Any], workers: int = 3) -> Outcome:
+       progress: converge.Progress, workers: int = 3) -> Outcome:
+    """Provision, converge, converge again (idempotence), verify."""
     started = time.monotonic()
+    waivers = converge.load_waivers()
     settings = lab_settings(model, env, say)
-    results = provision_all(selection, folder, settings, say, workers)
-    if any(r.error for r in results):
-        return Outcome(results, [], None, {}, time.monotonic() - started)
+    outcome = Outcome(provision_all(selection, folder, settings, say, workers))
+    if any(r.error for r in outcome.stacks):
+        outcome.seconds = time.monotonic() - started
+        return outcome
     destroy_municipalities(env, selection.destroy, say)
-    every, conv, verdicts = converge_and_verify(model, env, say, progress)
-    return Outcome(results, every, conv, verdicts, time.monotonic() - started)
+    outcome.hosts, inventory = inventory_for(model, env)
+    say("converging …")
+    outcome.converge = converge.run(env, inventory, len(outcome.hosts), progress=progress)
+    if outcome.converge.ok:
+        say("converging again: a second run must change nothing …")
+        second = converge.run(env, inventory, len(outcome.hosts), progress=progress)
+        outcome.idempotence = converge.judge(second, waivers)
+    say("verifying …")
+    outcome.verdicts = verify.run(env, inventory, outcome.hosts)
+    outcome.seconds = time.monotonic() - started
+    return outcome

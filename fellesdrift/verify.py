@@ -1,18 +1,33 @@
-"""Verify: run the testinfra suites in tests/infra against every provisioned host."""
+"""Verify: run the testinfra suites in tests/infra against every host of the generated Ansible
+inventory, in one pytest run spread over workers (pytest-xdist).
+
+Each suite skips the hosts whose function it does not check; a host's verdict counts its own
+test cases (tests/infra/conftest.py records the host of each case in the JUnit report).
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .hosts import Host, ssh_config
+from .hosts import Host
 from .paths import ROOT, lab_dir
 
 SUITES = ROOT / "tests" / "infra"
+
+
+@dataclass
+class Case:
+    """One check on one host, as the JUnit report says."""
+
+    suite: str
+    name: str
+    outcome: str  # passed, failed, skipped
+    message: str = ""
 
 
 @dataclass
@@ -21,47 +36,68 @@ class HostVerdict:
     failed: int = 0
     skipped: int = 0
     failures: list[str] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.failed == 0 and self.passed > 0
 
-
-def _verdict(report: Path) -> HostVerdict:
-    verdict = HostVerdict()
-    if not report.exists():
-        verdict.failed, verdict.failures = 1, ["the test run produced no report"]
-        return verdict
-    for case in ET.parse(report).getroot().iter("testcase"):
-        failure = case.find("failure")
-        if failure is None:
-            failure = case.find("error")
-        if failure is not None:
-            verdict.failed += 1
-            verdict.failures.append(f"{case.get('name')}: {failure.get('message', '')[:300]}")
-        elif case.find("skipped") is not None:
-            verdict.skipped += 1
+    def add(self, case: Case) -> None:
+        self.cases.append(case)
+        if case.outcome == "failed":
+            self.failed += 1
+            self.failures.append(f"{case.name}: {case.message[:300]}")
+        elif case.outcome == "skipped":
+            self.skipped += 1
         else:
-            verdict.passed += 1
-    return verdict
+            self.passed += 1
 
 
-def _run_one(env: str, host: Host, config: Path, suites: list[Path]) -> HostVerdict:
-    report = lab_dir(env) / "verify" / f"{host.name}.xml"
+def _case(element: ET.Element) -> tuple[str, Case]:
+    props = {p.get("name"): p.get("value", "") for p in element.iter("property")}
+    failure = element.find("failure")
+    if failure is None:
+        failure = element.find("error")
+    if failure is not None:
+        outcome, message = "failed", failure.get("message", "")
+    elif element.find("skipped") is not None:
+        outcome, message = "skipped", element.find("skipped").get("message", "")  # type: ignore[union-attr]
+    else:
+        outcome, message = "passed", ""
+    suite = (element.get("classname") or "").rpartition(".")[2]
+    return props.get("host", ""), Case(suite, element.get("name", ""), outcome, message)
+
+
+def verdicts(report: Path, hosts: list[Host]) -> dict[str, HostVerdict]:
+    """Per-host verdicts from a JUnit report; a host with no case at all failed."""
+    found = {h.name: HostVerdict() for h in hosts}
+    if report.exists():
+        for element in ET.parse(report).getroot().iter("testcase"):
+            name, case = _case(element)
+            if name in found:
+                found[name].add(case)
+    for v in found.values():
+        if not v.cases:
+            v.add(Case("verify", "report", "failed", "no check ran against this host"))
+    return found
+
+
+def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None = None,
+        workers: int = 4, limit: str = "all") -> dict[str, HostVerdict]:
+    """Run the suites against the inventory's hosts (``limit``: an Ansible host pattern);
+    returns the verdict per host. The JUnit report is .lab/<env>/verify/junit.xml."""
+    report = lab_dir(env) / "verify" / "junit.xml"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-           f"--rootdir={ROOT}", f"--hosts=ssh://{host.name}", f"--ssh-config={config}",
-           f"--junitxml={report}", *map(str, suites)]
-    subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    return _verdict(report)
-
-
-def run(env: str, hosts: list[Host], suites: list[Path] | None = None,
-        workers: int = 4) -> dict[str, HostVerdict]:
-    """Run the suites against each host (hosts in parallel); returns the verdict per host."""
-    config = ssh_config(env, hosts)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {h.name: pool.submit(_run_one, env, h, config, suites or [SUITES])
-                   for h in hosts}
-        return {name: f.result() for name, f in futures.items()}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
+           "-n", str(max(1, workers)), f"--ansible-inventory={inventory}",
+           f"--hosts=ansible://{limit}", f"--junitxml={report}", "-o", "junit_family=xunit1",
+           *map(str, suites or [SUITES])]
+    # testinfra calls ansible-inventory: the venv's, as for ansible-runner.
+    environ = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+               "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                        os.environ.get("PATH", "")])}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
+                          env=environ)
+    (report.parent / "pytest.log").write_text(proc.stdout + proc.stderr)
+    return verdicts(report, hosts)

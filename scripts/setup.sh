@@ -8,7 +8,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-packages=(podman runc netavark debootstrap uidmap iproute2 openssh-client ca-certificates)
+# chromium: headless, renders the HTML report in tests/unit/test_report.py
+packages=(podman runc netavark debootstrap uidmap iproute2 openssh-client ca-certificates chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -61,3 +61,41 @@ def common_vars(host: Any) -> dict[str, Any]:
 def is_container(host: Any) -> bool:
     """True when the host is a container (systemd-detect-virt --container)."""
     return bool(host.run("systemd-detect-virt --container --quiet").rc == 0)
+
+
+def function_of(host: Any) -> str:
+    """The host's function (its first group: gis_hosting, site_router …), from the inventory."""
+    return str(inventory_vars(host).get("fellesdrift_function", ""))
+
+
+def only_for(host: Any, *functions: str) -> None:
+    """Skip the calling test unless the host has one of these functions."""
+    have = function_of(host)
+    if have not in functions:
+        pytest.skip(f"not a {' or '.join(functions)} host ({have or 'function unknown'})")
+
+
+@pytest.fixture(scope="module")
+def function(host: Any) -> str:
+    """The host's function, "" when the run has no inventory."""
+    return function_of(host)
+
+
+@pytest.fixture(autouse=True)
+def _record_host(request: pytest.FixtureRequest, record_property: Any) -> None:
+    """Name each case's host in the JUnit report (fellesdrift.verify reads it per host)."""
+    if "host" in request.fixturenames:
+        backend = request.getfixturevalue("host").backend
+        record_property("host", getattr(backend, "host", None) or backend.get_hostname())
+
+
+@pytest.fixture(scope="module")
+def role_vars(host: Any) -> Any:
+    """``role_vars(role)``: what ``role`` was asked to do on this host (see role_vars_for)."""
+    return lambda role: role_vars_for(host, role)
+
+
+@pytest.fixture(scope="module")
+def require(host: Any) -> Any:
+    """``require(*functions)``: skip the calling test unless the host has one of them."""
+    return lambda *functions: only_for(host, *functions)

@@ -1,0 +1,230 @@
+"""The report as a reader sees it: rendered by headless Chromium from the sample inventories,
+with a recorded status; a screenshot goes to artifacts/report.png (kept by CI)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from unittest.mock import patch
+
+import pytest
+
+from fellesdrift import cli, inventory, paths, report, status
+from fellesdrift.model import NetworkDevice
+from fellesdrift.status import PhaseResult
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = inventory.load([ROOT / "inventories"])
+ENV = "sample"
+TODAY = date(2026, 6, 1)
+ARTIFACTS = ROOT / "artifacts"
+
+
+@pytest.fixture(autouse=True)
+def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(paths, "LAB_DIR", tmp_path / ".lab")
+    return tmp_path / ".lab" / ENV
+
+
+def record_vinje_converged_and_tokke_failed() -> None:
+    """Vinje's sites pass every phase; Tokke's client fails verification; nothing else ran."""
+    vinje = [f"vinje-{s.id}-{r}" for s in SAMPLES.municipality("vinje").sites
+             for r in ("router", "client")]
+    tokke = [f"tokke-{s.id}-{r}" for s in SAMPLES.municipality("tokke").sites
+             for r in ("router", "client")]
+    status.record(ENV, "provision", {f"{ENV}.vinje": PhaseResult(True, "no pending changes"),
+                                     f"{ENV}.tokke": PhaseResult(True, "no pending changes")})
+    status.record(ENV, "converge", {h: PhaseResult(True, "changed 4, then 0")
+                                    for h in vinje + tokke})
+    status.record(ENV, "network", {h: PhaseResult(True, "in sync")
+                                   for h in vinje + tokke if h.endswith("-router")})
+    status.record(ENV, "verify", {h: PhaseResult(not h.endswith("tokke-radhus-client"),
+                                                 "12 passed" if h != "tokke-radhus-client"
+                                                 else "1 failed: gis answers")
+                                  for h in vinje + tokke})
+
+
+def device(lease_end: date) -> NetworkDevice:
+    return NetworkDevice(platform="cisco_ios", model="C1111-4P", serial="FGL0000TEST",
+                         installed=date(2020, 1, 1), lease_end=lease_end)
+
+
+def test_replacement_is_due_within_the_notice_and_overdue_after_the_lease() -> None:
+    assert report.REPLACEMENT_NOTICE_MONTHS == 12
+    assert report.replacement(device(date(2026, 5, 31)), TODAY)["state"] == "overdue"
+    assert report.replacement(device(date(2026, 6, 1)), TODAY)["state"] == "due"
+    assert report.replacement(device(date(2027, 6, 1)), TODAY)["state"] == "due"
+    later = report.replacement(device(date(2027, 6, 2)), TODAY)
+    assert later["state"] == "ok" and later["due_from"] == "2026-06-02"
+    assert report.replacement(None, TODAY)["state"] == "none"
+
+
+def test_months_before_keeps_the_day_or_takes_the_months_last() -> None:
+    assert report.months_before(date(2027, 5, 9), 12) == date(2026, 5, 9)
+    assert report.months_before(date(2028, 2, 29), 12) == date(2027, 2, 28)
+    assert report.months_before(date(2027, 3, 31), 1) == date(2027, 2, 28)
+    assert report.months_before(date(2027, 1, 15), 1) == date(2026, 12, 15)
+
+
+def test_bandwidth_labels() -> None:
+    assert report.mbps(1000, 1000) == "1 Gbit/s"
+    assert report.mbps(500, 500) == "500 Mbit/s"
+    assert report.mbps(250, 50) == "250 Mbit/s ↓ / 50 Mbit/s ↑"
+
+
+def test_json_report_is_the_machine_readable_result(tmp_path: Path) -> None:
+    record_vinje_converged_and_tokke_failed()
+    written = report.write(SAMPLES, ENV, tmp_path / "out", today=TODAY)
+    data = json.loads(written.json.read_text())
+    assert data["ok"] is False and written.ok is False
+    assert [m["slug"] for m in data["municipalities"]] == [m.slug for m in SAMPLES.municipalities]
+    vinje = next(m for m in data["municipalities"] if m["slug"] == "vinje")
+    assert vinje["converged"] == 2 and vinje["invoice"]["total"] == "128050.00"
+    tokke = next(m for m in data["municipalities"] if m["slug"] == "tokke")
+    assert tokke["sites"][0]["status"]["verified"]["state"] == "failed"
+    assert tokke["sites"][0]["status"]["converged"]["state"] == "ok"
+    assert data["totals"]["sites"] == 20 and data["totals"]["sites_converged"] == 2
+    assert Decimal(data["totals"]["invoiced"]) == sum(
+        Decimal(m["invoice"]["total"]) for m in data["municipalities"])
+    assert data["status"]["rows"][0]["site"] == "centre"
+
+
+def test_html_is_self_contained_and_markdown_is_its_twin(tmp_path: Path) -> None:
+    written = report.write(SAMPLES, ENV, tmp_path / "out", today=TODAY)
+    html = written.html.read_text()
+    assert not re.search(r"<link|<script|\ssrc=|@import|url\(", html)
+    assert "<svg" in html and "<style>" in html
+    markdown = written.markdown.read_text()
+    for m in SAMPLES.municipalities:
+        assert f"## {m.name} ({m.code})" in markdown
+    assert "](topology.svg)" in markdown and written.svg.read_text().startswith("<svg")
+    assert "| **Total per month, excluding VAT** | | | | | **128 050.00 NOK** |" in markdown
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("chromium is not installed: run `make setup` (it installs the Debian "
+                    "package chromium, which renders the report in this test)", pytrace=False)
+    return found
+
+
+def _chromium_run(binary: str, profile: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--hide-scrollbars", f"--user-data-dir={profile}", *args],
+        capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, f"chromium failed: {proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+def test_rendered_report_in_chromium(tmp_path: Path) -> None:
+    binary = _chromium()
+    record_vinje_converged_and_tokke_failed()
+    written = report.write(SAMPLES, ENV, tmp_path / "out", today=TODAY)
+    url = written.html.resolve().as_uri()
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "report.png"
+    screenshot.unlink(missing_ok=True)
+    _chromium_run(binary, tmp_path / "profile", "--window-size=1280,2400",
+                  f"--screenshot={screenshot}", url)
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot.stat().st_size > 50_000  # a page, not a blank
+
+    dom = _chromium_run(binary, tmp_path / "profile", "--dump-dom", url)
+    for m in SAMPLES.municipalities:
+        assert f'id="{m.slug}"' in dom and m.name in dom
+    # Vinje's invoice, computed here from the catalogue without the invoice module.
+    vinje = SAMPLES.municipality("vinje")
+    prices = {s.id: s for s in SAMPLES.centre.services}
+    total = Decimal(0)
+    for sub in vinje.services:
+        service = prices[sub.service]
+        areas = service.areas or ["administration", "education", "health_care", "technical",
+                                  "culture"]
+        count = (len(vinje.sites) if service.billing == "per_site"
+                 else sum(getattr(vinje.users, a) for a in areas))
+        total += count * service.prices[sub.tier]
+    assert total == Decimal("128050.00")
+    assert re.search(r'<section class="municipality" id="vinje">.*?data-total="128050.00">'
+                     r"128 050.00 NOK</td>", dom, re.S)
+    # The topology: one node per site, coloured by its status, links labelled with bandwidth.
+    nodes = re.findall(r'<g class="site-node (ok|failed|unknown)" data-site="([a-z0-9-]+)"', dom)
+    sites = [f"{m.slug}-{s.id}" for m in SAMPLES.municipalities for s in m.sites]
+    assert sorted(site for _, site in nodes) == sorted(sites)
+    states = dict((site, state) for state, site in nodes)
+    assert states["vinje-radhus"] == states["vinje-helsetun"] == "ok"
+    assert states["tokke-radhus"] == "failed" and states["seljord-radhus"] == "unknown"
+    assert dom.count('<g class="link"') == len(sites)
+    assert "250 Mbit/s ↓ / 50 Mbit/s ↑" in dom  # Drangedal's DSL link
+    for h in SAMPLES.centre.shared_hosts:
+        assert h.hostname in dom
+    # The convergence tables: Tokke's failure shows with its detail.
+    assert "2 of 20 sites converged" in dom
+    assert re.search(r'data-site="tokke-radhus">.*?<td class="state failed"[^>]*>failed</td>'
+                     r".*?1 failed: gis answers", dom, re.S)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    with patch.object(sys, "argv", ["fellesdrift", *args]):
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out
+
+
+def test_report_command_says_where_the_report_is(capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    code, out = run(capsys, "report", "--env", ENV, "--out", str(tmp_path / "r"),
+                    str(ROOT / "tests" / "fixtures" / "inventories"))
+    assert code == 0
+    assert out.strip().splitlines()[-1] == f"report: {tmp_path / 'r' / 'report.html'}"
+    assert (tmp_path / "r" / "report.json").exists() and (tmp_path / "r" / "report.md").exists()
+
+
+def test_status_command_exits_1_until_every_site_converged(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    fixtures = str(ROOT / "tests" / "fixtures" / "inventories")
+    code, out = run(capsys, "status", "--env", ENV, "--json", fixtures)
+    data = json.loads(out)
+    assert code == 1 and data["ok"] is False and data["sites"] == 3
+    assert {r["converged"]["state"] for r in data["rows"]} == {"unknown"}
+
+    model = inventory.load([Path(fixtures)])
+    every = ["core-router", *(h.hostname for h in model.centre.shared_hosts)]
+    every += [f"{m.slug}-{s.id}-{r}" for m in model.municipalities for s in m.sites
+              for r in ("router", "client")]
+    done = PhaseResult(True)
+    status.record(ENV, "provision", {f"{ENV}.{t}": done for t in ("core", "tokke", "vinje")})
+    status.record(ENV, "converge", dict.fromkeys(every, done))
+    status.record(ENV, "network", {h: done for h in every if h.endswith("router")})
+    status.record(ENV, "verify", dict.fromkeys(every, done))
+    code, out = run(capsys, "status", "--env", ENV, fixtures)
+    assert code == 0, out
+    assert "3 of 3 sites (the centre counted) converged" in out
+
+    status.record(ENV, "network", {"vinje-radhus-router": PhaseResult(False, "2 lines differ")})
+    code, out = run(capsys, "status", "--env", ENV, fixtures)
+    assert code == 1
+    assert "vinje/radhus network failed: vinje-radhus-router: 2 lines differ" in out
+
+
+def test_a_damaged_status_record_is_one_clear_error(capsys: pytest.CaptureFixture[str],
+                                                    lab: Path) -> None:
+    lab.mkdir(parents=True)
+    (lab / "status.json").write_text("[]")
+    argv = ["fellesdrift", "status", "--env", ENV, str(ROOT / "tests" / "fixtures" / "inventories")]
+    with patch.object(sys, "argv", argv), pytest.raises(SystemExit) as e:
+        cli.main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "is not a status record" in err and "Traceback" not in err
