@@ -330,7 +330,11 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
     if as_json:
         out.print_json(data=summary)
     else:
+        _print_tenancy(verify.tenancy(outcome.verdicts))
         _print_summary(summary)
+        if outcome.report is not None:
+            out.print(f"report: {outcome.report.html} (and {outcome.report.markdown.name}, "
+                      f"{outcome.report.json.name})", markup=False, soft_wrap=True)
     if not outcome.ok:
         raise typer.Exit(1)
 
@@ -434,7 +438,8 @@ def verify_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = No
     if as_json:
         out.print_json(data={"ok": ok, "hosts": {
             name: {"ok": v.ok, "passed": v.passed, "failed": v.failed, "skipped": v.skipped,
-                   "failures": v.failures} for name, v in verdicts.items()}})
+                   "failures": v.failures} for name, v in verdicts.items()},
+            "tenancy": verify.tenancy(verdicts)})
     else:
         table = Table(title="verify")
         for col in ("host", "passed", "failed", "skipped", ""):
@@ -446,8 +451,31 @@ def verify_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = No
         for name, v in verdicts.items():
             for failure in v.failures:
                 console.print(f"  {name}: {failure}", soft_wrap=True, markup=False)
+        _print_tenancy(verify.tenancy(verdicts))
     if not ok:
         raise typer.Exit(1)
+
+
+def _print_tenancy(matrices: dict[str, dict[str, dict[str, bool]]]) -> None:
+    """One table per kind: rows reach columns; only the diagonal may say yes."""
+    for kind, rows in sorted(matrices.items()):
+        names = sorted(set(rows) | {t for r in rows.values() for t in r})
+        table = Table(title=f"tenancy: {kind} (row reaches column?)")
+        table.add_column("from \\ to")
+        for n in names:
+            table.add_column(n)
+        for a in names:
+            cells = []
+            for b in names:
+                reached = rows.get(a, {}).get(b)
+                if reached is None:
+                    cells.append("·")
+                elif a == b:
+                    cells.append("[green]yes" if reached else "[red]no")
+                else:
+                    cells.append("[red]YES" if reached else "[green]no")
+            table.add_row(a, *cells)
+        out.print(table)
 
 
 def _limit_names(limit: str, hosts_: list[Any]) -> set[str]:

@@ -109,9 +109,11 @@ class _Events:
 
 
 def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
-        progress: Progress | None = None, limit: str | None = None) -> ConvergeResult:
+        progress: Progress | None = None, limit: str | None = None,
+        settings: dict[str, str] | None = None, forks: int | None = None) -> ConvergeResult:
     """Run one playbook against the inventory of ``hosts`` hosts (forks sized to them), or
-    the ``limit`` pattern of it; the last 20 runs' artifacts stay under .lab/<env>/ansible."""
+    the ``limit`` pattern of it; the last 20 runs' artifacts stay under .lab/<env>/ansible.
+    ``settings``/``forks`` replace the project's Ansible settings (the benchmark compares)."""
     data_dir = lab_dir(env) / "ansible"
     data_dir.mkdir(parents=True, exist_ok=True)
     # ansible-runner never overwrites the inputs it dumped into env/ on an earlier run.
@@ -126,7 +128,7 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
         project_dir=str(ROOT),
         playbook=str(PLAYBOOKS / playbook),
         inventory=str(inventory),
-        envvars={
+        envvars=settings if settings is not None else {
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab_dir(env) / "facts"),
             "ANSIBLE_FORCE_COLOR": "0",
@@ -135,7 +137,7 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
             # predecessor.
             "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="fd-ssh-"),
         },
-        forks=max(5, min(50, hosts)),
+        forks=forks or max(5, min(50, hosts)),
         limit=limit,
         quiet=True,
         event_handler=events,

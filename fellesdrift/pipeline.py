@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import converge, hosts, hostvars, lab, provision, verify
+from . import converge, hosts, hostvars, lab, provision, report, status, verify
 from .converge import Idempotence
 from .model import Inventory
 from .paths import INVENTORIES, ROOT
+from .report import Written
 
 Say = Callable[[str], Any]
 
@@ -151,6 +153,7 @@ class Outcome:
     #: that is not waived.
     idempotence: Idempotence | None = None
     verdicts: dict[str, verify.HostVerdict] = field(default_factory=dict)
+    report: Written | None = None
     seconds: float = 0.0
 
     @property
@@ -189,6 +192,8 @@ class Outcome:
             "waived": [{"task": str(t), "reason": w.reason} for t, w in idem.waived]
             if idem else [],
             "hosts": rows,
+            "tenancy": verify.tenancy(self.verdicts),
+            "report": str(self.report.html) if self.report else None,
         }
 
 
@@ -204,23 +209,33 @@ def inventory_for(model: Inventory, env: str) -> tuple[list[hosts.Host], Path]:
 
 def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
        progress: converge.Progress, workers: int = 3) -> Outcome:
-    """Provision, converge, converge again (idempotence), verify."""
+    """Provision, converge, converge again (idempotence), verify; each phase's result goes
+    into the lab's status record, and the report is written at the end."""
     started = time.monotonic()
     waivers = converge.load_waivers()
     settings = lab_settings(model, env, say)
     outcome = Outcome(provision_all(selection, folder, settings, say, workers))
+    status.record(env, "provision", status.from_stacks(outcome.stacks, applied=True))
     if any(r.error for r in outcome.stacks):
         outcome.seconds = time.monotonic() - started
         return outcome
     destroy_municipalities(env, selection.destroy, say)
     outcome.hosts, inventory = inventory_for(model, env)
+    names = [h.name for h in outcome.hosts]
     say("converging …")
-    outcome.converge = converge.run(env, inventory, len(outcome.hosts), progress=progress)
-    if outcome.converge.ok:
+    first = outcome.converge = converge.run(env, inventory, len(names), progress=progress)
+    if first.ok:
         say("converging again: a second run must change nothing …")
-        second = converge.run(env, inventory, len(outcome.hosts), progress=progress)
+        second = converge.run(env, inventory, len(names), progress=progress)
         outcome.idempotence = converge.judge(second, waivers)
+        unwaived = Counter(t.host for t in outcome.idempotence.changed)
+        status.record(env, "converge",
+                      status.from_converge(first.recap, second.recap, names, unwaived))
+    else:
+        status.record(env, "converge", status.from_converge(first.recap, {}, names))
     say("verifying …")
     outcome.verdicts = verify.run(env, inventory, outcome.hosts)
+    status.record(env, "verify", status.from_verdicts(outcome.verdicts))
+    outcome.report = report.write(model, env, report.default_folder(env), outcome.hosts)
     outcome.seconds = time.monotonic() - started
     return outcome

@@ -302,9 +302,11 @@ def from_stacks(results: Iterable[StackOutcome], applied: bool) -> dict[str, Pha
 
 
 def from_converge(first: Mapping[str, Recap], second: Mapping[str, Recap],
-                  hosts: Iterable[str]) -> dict[str, PhaseResult]:
+                  hosts: Iterable[str], unwaived: Mapping[str, int] | None = None
+                  ) -> dict[str, PhaseResult]:
     """Converge results from the recaps of two runs: ok when both reached the host without a
-    failure and the second changed nothing."""
+    failure and the second changed nothing. ``unwaived``: per host, the second run's changed
+    tasks that no waiver covers (default: every change counts)."""
     found = {}
     for host in hosts:
         one, two = first.get(host), second.get(host)
@@ -316,9 +318,9 @@ def from_converge(first: Mapping[str, Recap], second: Mapping[str, Recap],
                for n, r in (("first", one), ("second", two)) if r.failed or r.unreachable]
         if bad:
             found[host] = PhaseResult(False, "; ".join(bad))
-        elif two.changed:
+        elif (changed := two.changed if unwaived is None else unwaived.get(host, 0)):
             found[host] = PhaseResult(False, f"not idempotent: the second run changed "
-                                      f"{two.changed}")
+                                      f"{changed}")
         else:
             found[host] = PhaseResult(True, f"changed {one.changed}, then 0")
     return found

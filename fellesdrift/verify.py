@@ -7,12 +7,14 @@ test cases (tests/infra/conftest.py records the host of each case in the JUnit r
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .hosts import Host
 from .paths import ROOT, lab_dir
@@ -28,6 +30,7 @@ class Case:
     name: str
     outcome: str  # passed, failed, skipped
     message: str = ""
+    tenancy: dict[str, Any] | None = None
 
 
 @dataclass
@@ -65,7 +68,25 @@ def _case(element: ET.Element) -> tuple[str, Case]:
     else:
         outcome, message = "passed", ""
     suite = (element.get("classname") or "").rpartition(".")[2]
-    return props.get("host", ""), Case(suite, element.get("name", ""), outcome, message)
+    tenancy = json.loads(props["tenancy"]) if props.get("tenancy") else None
+    return props.get("host", ""), Case(suite, element.get("name", ""), outcome, message,
+                                       tenancy)
+
+
+def tenancy(verdicts: dict[str, HostVerdict]) -> dict[str, dict[str, dict[str, bool]]]:
+    """The tenant-by-tenant matrices the checks recorded: {kind: {from: {to: reached}}}, kind
+    ``network`` (a site of one municipality reached a host of another) or a hosted service
+    (one municipality's login connected to another's database). Only the diagonal may be
+    True."""
+    found: dict[str, dict[str, dict[str, bool]]] = {}
+    for v in verdicts.values():
+        for case in v.cases:
+            if case.tenancy:
+                row = found.setdefault(case.tenancy["kind"], {}).setdefault(
+                    case.tenancy["from"], {})
+                for to, reached in case.tenancy["to"].items():
+                    row[to] = row.get(to, False) or bool(reached)
+    return found
 
 
 def verdicts(report: Path, hosts: list[Host]) -> dict[str, HostVerdict]:

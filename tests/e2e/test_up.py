@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,13 +45,10 @@ def routes() -> str:
 
 
 @pytest.fixture(scope="module")
-def first_up(fixture_inventories_module: Path) -> Iterator[dict[str, Any]]:
-    proc = fellesdrift("up", str(fixture_inventories_module), "--env", ENV, "--json")
-    try:
-        assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
-        yield json.loads(proc.stdout)
-    finally:
-        fellesdrift("down", "--env", ENV)
+def first_up(pipeline_lab: Any) -> dict[str, Any]:
+    if pipeline_lab.env != ENV:
+        pytest.skip("test_up.py makes and removes its own lab; not with FELLESDRIFT_E2E_REUSE")
+    return dict(pipeline_lab.first_up)
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +58,17 @@ def fixture_inventories_module() -> Path:
 
 def test_first_up_provisions_converges_and_verifies_every_host(first_up: dict[str, Any]) -> None:
     hosts = {h["host"]: h for h in first_up["hosts"]}
-    assert sorted(hosts) == ["apt-proxy", "core-router", "tokke-skule-client",
-                             "tokke-skule-router", "vinje-radhus-client", "vinje-radhus-router"]
+    assert sorted(hosts) == ["apt-proxy", "core-router", "gis-01", "katalog", "okonomi-01",
+                             "overvaking", "tokke-skule-client", "tokke-skule-router",
+                             "vinje-radhus-client", "vinje-radhus-router"]
     assert hosts["vinje-radhus-client"]["address"] == "10.104.1.10"
     assert hosts["vinje-radhus-router"]["address"] == "10.104.1.1"
     assert sorted(s["stack"] for s in first_up["stacks"]) == ["e2e.core", "e2e.tokke",
                                                              "e2e.vinje"]
     assert first_up["pulumi_changes"] > 0
+    assert first_up["idempotent"] is True, first_up["second_run_changed"]
+    report = Path(first_up["report"])
+    assert report.is_file() and "vinje" in report.read_text()
     for h in hosts.values():
         assert h["converge"]["failed"] == 0 and h["converge"]["unreachable"] == 0
         assert h["verify"]["passed"] > 0 and h["verify"]["failed"] == 0
@@ -82,6 +82,7 @@ def test_second_up_changes_nothing(first_up: dict[str, Any],
     second = json.loads(proc.stdout)
     assert second["pulumi_changes"] == 0
     assert second["ansible_changed"] == 0, second["changed_tasks"]
+    assert second["idempotent"] is True
 
 
 def test_ssh_checks_host_keys(first_up: dict[str, Any]) -> None:
