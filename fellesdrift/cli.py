@@ -432,8 +432,7 @@ def verify_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = No
         raise typer.BadParameter(f"lab {env!r} has no provisioned hosts; run `fellesdrift up`")
     chosen = [h for h in hosts_ if limit is None or h.name in _limit_names(limit, hosts_)]
     with console.status(f"verifying {len(chosen)} hosts …"):
-        verdicts = verify.run(env, inventory_file, chosen, workers=workers,
-                              limit=limit or "all")
+        verdicts = verify.run(env, inventory_file, chosen, workers=workers)
     ok = all(v.ok for v in verdicts.values())
     if as_json:
         out.print_json(data={"ok": ok, "hosts": {

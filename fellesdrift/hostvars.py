@@ -136,7 +136,12 @@ def _site_client(model: Inventory, env: str, host: Host, hosts: list[Host],
     slug = municipality_of(host) or ""
     m = model.municipality(slug)
     subscribed = {s.service for s in m.services}
+    site = next(s for s in m.sites if host.name == f"{slug}-{s.id}-client")
+    core = _first(hosts, "core_router")
     return {
+        # The link's bandwidth, measured against the core router's iperf3 server.
+        "site_client_link": {"down_mbps": site.link.down_mbps, "up_mbps": site.link.up_mbps,
+                             "iperf3_server": core.address if core else ""},
         "site_client_municipality": slug,
         "site_client_dns_servers": [d.address for d in dns],
         "site_client_ntp_servers": [d.address for d in dns],

@@ -30,7 +30,7 @@ class Case:
     name: str
     outcome: str  # passed, failed, skipped
     message: str = ""
-    tenancy: dict[str, Any] | None = None
+    tenancy: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -68,7 +68,8 @@ def _case(element: ET.Element) -> tuple[str, Case]:
     else:
         outcome, message = "passed", ""
     suite = (element.get("classname") or "").rpartition(".")[2]
-    tenancy = json.loads(props["tenancy"]) if props.get("tenancy") else None
+    tenancy = [json.loads(p.get("value", "{}")) for p in element.iter("property")
+               if p.get("name") == "tenancy"]
     return props.get("host", ""), Case(suite, element.get("name", ""), outcome, message,
                                        tenancy)
 
@@ -80,12 +81,10 @@ def tenancy(verdicts: dict[str, HostVerdict]) -> dict[str, dict[str, dict[str, b
     True."""
     found: dict[str, dict[str, dict[str, bool]]] = {}
     for v in verdicts.values():
-        for case in v.cases:
-            if case.tenancy:
-                row = found.setdefault(case.tenancy["kind"], {}).setdefault(
-                    case.tenancy["from"], {})
-                for to, reached in case.tenancy["to"].items():
-                    row[to] = row.get(to, False) or bool(reached)
+        for record in (t for case in v.cases for t in case.tenancy):
+            row = found.setdefault(record["kind"], {}).setdefault(record["from"], {})
+            for to, reached in record["to"].items():
+                row[to] = row.get(to, False) or bool(reached)
     return found
 
 
@@ -104,15 +103,16 @@ def verdicts(report: Path, hosts: list[Host]) -> dict[str, HostVerdict]:
 
 
 def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None = None,
-        workers: int = 4, limit: str = "all") -> dict[str, HostVerdict]:
-    """Run the suites against the inventory's hosts (``limit``: an Ansible host pattern);
-    returns the verdict per host. The JUnit report is .lab/<env>/verify/junit.xml."""
+        workers: int = 4) -> dict[str, HostVerdict]:
+    """Run the suites against these hosts of the inventory; returns the verdict per host.
+    The JUnit report is .lab/<env>/verify/junit.xml."""
     report = lab_dir(env) / "verify" / "junit.xml"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
-           "-n", str(max(1, workers)), f"--ansible-inventory={inventory}",
-           f"--hosts=ansible://{limit}", f"--junitxml={report}", "-o", "junit_family=xunit1",
+           "-n", str(max(1, workers)), "--dist", "loadgroup",
+           f"--ansible-inventory={inventory}",
+           "--hosts=" + ",".join(f"ansible://{h.name}" for h in hosts), f"--junitxml={report}", "-o", "junit_family=xunit1",
            *map(str, suites or [SUITES])]
     # testinfra calls ansible-inventory: the venv's, as for ansible-runner.
     environ = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),

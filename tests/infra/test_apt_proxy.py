@@ -66,16 +66,14 @@ def test_serves_a_debian_release_file(
     assert http_status(host, url, proxy) == "200"
 
 
-def test_apt_get_update_works_through_the_proxy(
-    host: Any, apt_proxy_vars: dict[str, Any]
-) -> None:
+def test_apt_get_update_works_through_the_proxy(host: Any, apt_proxy_vars: dict[str, Any]) -> None:
     """A real `apt-get update` through the proxy, into throw-away lists (the host's own lists
     and package cache are left alone)."""
     only_for(host, "apt_proxy")
     proxy = f"http://{own_address(host)}:{apt_proxy_vars['apt_proxy_port']}"
     script = (
         "d=$(mktemp -d) && trap 'rm -rf \"$d\"' EXIT && "
-        "apt-get update --error-on=any -o Dir::State::Lists=\"$d\" "
+        'apt-get update --error-on=any -o Dir::State::Lists="$d" '
         "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Sandbox::User=root "
         f"-o Acquire::http::Proxy={shlex.quote(proxy)}"
     )

@@ -10,7 +10,9 @@ Commands that need root run through sudo (the platform connects as ``ops``).
 
 from __future__ import annotations
 
+import base64
 import re
+import shlex
 from typing import Any
 
 import pytest
@@ -403,3 +405,45 @@ def test_admin_users(host: Any, common_vars: dict[str, Any]) -> None:
             if line.strip() and not line.startswith("#")
         ]
         assert keys == [k.strip() for k in admin.get("ssh_keys", [])]
+
+
+# ----------------------------------------------------- apt proxy, resolver, CA certificates
+
+
+def test_apt_proxy_setting(host: Any, common_vars: dict[str, Any]) -> None:
+    """apt goes through the configured apt proxy, or fetches directly when there is none."""
+    configured = host.check_output("apt-config dump --format '%v%n' Acquire::http::Proxy").strip()
+    assert configured == common_vars["common_apt_proxy_url"]
+
+
+def test_resolver_uses_the_configured_dns_servers(host: Any, common_vars: dict[str, Any]) -> None:
+    servers = common_vars["common_dns_servers"]
+    if not servers:
+        pytest.skip("no DNS servers configured: the host keeps its provisioned resolver")
+    conf = host.file("/etc/resolv.conf").content_string
+    assert re.findall(r"^nameserver\s+(\S+)", conf, re.M) == list(servers)
+    search = [d for line in re.findall(r"^search\s+(.*)$", conf, re.M) for d in line.split()]
+    assert search == list(common_vars["common_dns_search"])
+
+
+def test_ca_certificates_are_trusted(host: Any, common_vars: dict[str, Any]) -> None:
+    """Each configured CA is in the store OpenSSL and Python trust by default (and verifies
+    against it, which for a self-signed CA means it is in the bundle)."""
+    certificates = common_vars["common_ca_certificates"]
+    if not certificates:
+        pytest.skip("no CA certificates configured")
+    check = (
+        "import base64, ssl, sys\n"
+        "ctx = ssl.create_default_context()\n"
+        "store = ctx.get_ca_certs(binary_form=True)\n"
+        "ders = [ssl.PEM_cert_to_DER_cert(base64.b64decode(a).decode()) for a in sys.argv[1:]]\n"
+        "print(' '.join('yes' if d in store else 'no' for d in ders))\n"
+    )
+    encoded = [base64.b64encode(c["pem"].encode()).decode() for c in certificates]
+    out = host.check_output(f"python3 -c {shlex.quote(check)} {' '.join(encoded)}").split()
+    untrusted = [c["name"] for c, ok in zip(certificates, out, strict=True) if ok != "yes"]
+    assert not untrusted, f"not in the default trust store: {untrusted}"
+    for cert in certificates:
+        path = f"/usr/local/share/ca-certificates/{cert['name']}.crt"
+        result = host.run(f"openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt {path}")
+        assert result.rc == 0, f"{path}: {result.stdout.strip()} {result.stderr.strip()}"

@@ -109,9 +109,7 @@ def test_addresses_resolve_back_to_their_first_name(host: Any, dns_vars: dict[st
     assert not wrong, f"PTR answers that are not the address's first name: {wrong}"
 
 
-def test_answers_on_its_own_address(
-    host: Any, dns_vars: dict[str, Any], own_address: str
-) -> None:
+def test_answers_on_its_own_address(host: Any, dns_vars: dict[str, Any], own_address: str) -> None:
     records = dns_vars["dns_ntp_records"]
     if not records:
         pytest.skip("no records configured")
@@ -134,9 +132,7 @@ def test_unknown_names_in_the_zone_do_not_exist(host: Any, dns_vars: dict[str, A
     assert status_of(result.stdout) == "NXDOMAIN"
 
 
-def test_refuses_clients_outside_the_allowed_networks(
-    host: Any, dns_vars: dict[str, Any]
-) -> None:
+def test_refuses_clients_outside_the_allowed_networks(host: Any, dns_vars: dict[str, Any]) -> None:
     """Of the loopback net only 127.0.0.1 may ask: a query from 127.0.0.2 is refused."""
     records = dns_vars["dns_ntp_records"]
     name = f"{records[0]['name'] if records else 'dns'}.{dns_vars['dns_ntp_domain']}"

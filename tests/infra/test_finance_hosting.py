@@ -279,8 +279,9 @@ def test_restore_refuses_to_overwrite_a_live_database(
 
 def curl(host: Any, name: str, url: str, *options: str) -> Any:
     port = 443 if url.startswith("https:") else 80
-    return host.run("curl -sS --max-time 10 --resolve %s " + " ".join(options) + " %s",
-                    f"{name}:{port}:127.0.0.1", url)
+    words = ["curl", "-sS", "--max-time", "10", "--resolve", f"{name}:{port}:127.0.0.1",
+             *options, url]
+    return host.run(" ".join(shlex.quote(w) for w in words))
 
 
 def test_each_municipality_page_answers_over_https(
@@ -288,7 +289,7 @@ def test_each_municipality_page_answers_over_https(
     name = fin["finance_hosting_server_name"]
     for m in municipalities:
         # The system CA store: the role common made the host trust the lab's CA.
-        result = curl(host, name, f"https://{name}/{m['slug']}/", "-w", "'\\n%{http_code}'")
+        result = curl(host, name, f"https://{name}/{m['slug']}/", "-w", "\\n%{http_code}")
         assert result.rc == 0, f"https://{name}/{m['slug']}/: {result.stderr.strip()}"
         body, _, code = result.stdout.rpartition("\n")
         assert code == "200"
@@ -300,7 +301,7 @@ def test_an_unknown_path_is_not_found(host: Any, fin: dict[str, Any],
                                       municipalities: list[dict[str, Any]]) -> None:
     name = fin["finance_hosting_server_name"]
     result = curl(host, name, f"https://{name}/no-such-municipality/", "-o", "/dev/null",
-                  "-w", "'%{http_code}'")
+                  "-w", "%{http_code}")
     assert result.stdout.strip() == "404"
 
 
@@ -309,7 +310,7 @@ def test_http_redirects_to_https(host: Any, fin: dict[str, Any],
     name = fin["finance_hosting_server_name"]
     slug = municipalities[0]["slug"]
     result = curl(host, name, f"http://{name}/{slug}/", "-o", "/dev/null",
-                  "-w", "'%{http_code} %{redirect_url}'")
+                  "-w", "%{http_code} %{redirect_url}")
     assert result.stdout.split() == ["301", f"https://{name}/{slug}/"]
 
 

@@ -29,9 +29,10 @@ from conftest import only_for, role_vars_for
 ROLE = "monitoring"
 AVAILABILITY_RECORD = "municipality_service:probe_success:avg_over_time_30d"
 TARGET_RECORD = "municipality_service:availability_target:ratio"
+AVAILABILITY_WINDOW = "30d"
 ALERTS = ("ProbeDown", "AvailabilityBelowTarget")
 # A scrape interval plus margin: targets are scraped for the first time within one interval.
-SETTLE_SECONDS = 45.0
+SETTLE_SECONDS = 35.0
 
 T = TypeVar("T")
 
@@ -61,9 +62,9 @@ def api(host: Any, mon: dict[str, Any]) -> Callable[..., Any]:
     return call
 
 
-def poll(check: Callable[[], T], done: Callable[[T], bool], seconds: float = SETTLE_SECONDS) -> T:
-    """Call ``check`` until ``done`` holds for its result or ``seconds`` pass; the last result."""
-    deadline = time.monotonic() + seconds
+def poll(check: Callable[[], T], done: Callable[[T], bool], within: float = SETTLE_SECONDS) -> T:
+    """Call ``check`` until ``done`` holds or ``within`` seconds pass; the last result."""
+    deadline = time.monotonic() + within
     while True:
         value = check()
         if done(value) or time.monotonic() >= deadline:
@@ -87,6 +88,18 @@ def seconds(duration: str) -> float:
     """A Prometheus duration (``30s``, ``1m30s``) in seconds."""
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|[smhdwy])", duration))
+
+
+def size_bytes(size: str) -> int:
+    """A Prometheus size (``1GB``, printed back as ``1GiB``; both mean 2**30 bytes) in bytes."""
+    match = re.fullmatch(r"(\d+)([KMGTPE]?)i?B", size.strip())
+    assert match, f"not a Prometheus size: {size!r}"
+    return int(match[1]) * int(1024 ** " KMGTPE".index(match[2] or " "))
+
+
+def probe_settle(mon: dict[str, Any]) -> float:
+    """How long until every probe has run at least once more: one probe interval plus margin."""
+    return seconds(str(mon["monitoring_probe_interval"])) + 15
 
 
 def never_scraped(target: dict[str, Any]) -> bool:
@@ -120,9 +133,15 @@ def test_configuration_is_valid_and_loaded(host: Any, api: Callable[..., Any]) -
 
 
 def test_retention(mon: dict[str, Any], api: Callable[..., Any]) -> None:
+    """Prometheus keeps what it was told to (it prints durations and sizes its own way: 35d as
+    5w, 1GB as 1GiB), and at least the 30 days the availability is computed over."""
     flags = api("/api/v1/status/flags")
-    assert flags["storage.tsdb.retention.time"] == mon["monitoring_retention_time"]
-    assert flags["storage.tsdb.retention.size"] == (mon["monitoring_retention_size"] or "0B")
+    kept = seconds(flags["storage.tsdb.retention.time"])
+    assert kept == seconds(str(mon["monitoring_retention_time"]))
+    assert kept >= seconds(AVAILABILITY_WINDOW)
+    assert size_bytes(flags["storage.tsdb.retention.size"]) == size_bytes(
+        str(mon["monitoring_retention_size"] or "0B")
+    )
 
 
 def test_every_node_target_is_listed(mon: dict[str, Any], api: Callable[..., Any]) -> None:
@@ -148,7 +167,10 @@ def test_every_node_target_is_up(mon: dict[str, Any], api: Callable[..., Any]) -
             if t["labels"].get("host") in wanted and t["health"] != "up"
         }
 
-    assert poll(down, lambda d: not d) == {}
+    still_down = poll(down, lambda d: not d)
+    assert not still_down, "node exporters not up: " + "; ".join(
+        f"{name}: {why}" for name, why in sorted(still_down.items())
+    )
 
 
 def test_every_probe_is_listed_with_its_catalogue_target(
@@ -166,6 +188,7 @@ def test_every_probe_is_listed_with_its_catalogue_target(
     found = poll(
         targets,
         lambda ts: all(probe_key(p) in ts and not never_scraped(ts[probe_key(p)]) for p in probes),
+        within=probe_settle(mon),
     )
     for p in probes:
         key = probe_key(p)
@@ -195,7 +218,7 @@ def test_probe_results_carry_the_catalogue_target(
         result = api("/api/v1/query", query='probe_success{job="blackbox"}')["result"]
         return {probe_key(s["metric"]): s["metric"] for s in result}
 
-    found = poll(series, lambda s: all(probe_key(p) in s for p in probes))
+    found = poll(series, lambda s: all(probe_key(p) in s for p in probes), probe_settle(mon))
     for p in probes:
         key = probe_key(p)
         assert key in found, f"no probe_success for {key}"
@@ -282,7 +305,7 @@ def test_probes_succeed_where_the_endpoint_answers(
         poll(
             results,
             lambda r: all(r.get(probe_key(p)) == "1" for p in answering),
-            seconds=seconds(str(mon["monitoring_probe_interval"])) + 15,
+            within=probe_settle(mon),
         )
         if answering
         else {}

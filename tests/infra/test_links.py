@@ -1,0 +1,42 @@
+"""A site's broadband link delivers the bandwidth the inventory states, measured the way an
+operator would: iperf3 from the site client to the centre's iperf3 server (the core router),
+both directions, through the site router's shaped link. Within ±15% for links up to 1 Gbit/s.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+TOLERANCE = 0.15
+MAX_MEASURED_MBPS = 1000
+
+
+@pytest.fixture(scope="module")
+def link(require: Any, role_vars: Any) -> dict[str, Any]:
+    require("site_client")
+    found = dict(role_vars("site_client")["site_client_link"])
+    if not found.get("iperf3_server"):
+        pytest.skip("no iperf3 server in the centre")
+    return found
+
+
+def _measure(host: Any, server: str, reverse: bool) -> float:
+    # -O 1: leave TCP's slow start out of the figure.
+    out = host.run("iperf3 -c %s -t 4 -O 1 -J" + (" -R" if reverse else ""), server)
+    assert out.rc == 0, out.stdout[-500:] + out.stderr
+    return float(json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e6
+
+
+# One iperf3 server serves one test at a time: every link check runs on one xdist worker.
+@pytest.mark.xdist_group("iperf3")
+@pytest.mark.parametrize("direction", ["down", "up"])
+def test_the_link_delivers_its_bandwidth(host: Any, link: dict[str, Any], direction: str) -> None:
+    stated = int(link[f"{direction}_mbps"])
+    if stated > MAX_MEASURED_MBPS:
+        pytest.skip(f"{stated} Mbit/s: beyond what the lab measures reliably")
+    measured = _measure(host, link["iperf3_server"], reverse=direction == "down")
+    assert abs(measured - stated) <= TOLERANCE * stated, (
+        f"{direction}: measured {measured:.1f} Mbit/s, the inventory says {stated} (±15%)")

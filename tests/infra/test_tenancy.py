@@ -1,0 +1,42 @@
+"""Tenant isolation of the hosted databases, as a full matrix: on the GIS and the finance
+host, every municipality's login tries every municipality's database (over 127.0.0.1, where
+each login is allowed into its own). Only the diagonal may connect.
+
+The matrix is recorded in the JUnit report (property ``tenancy``); ``fellesdrift verify``
+prints it per service. Passwords travel in the environment of psql only.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+import pytest
+
+SERVICES = {"gis_hosting": ("gis", "gis_hosting_municipalities"),
+            "finance_hosting": ("okonomi", "finance_hosting_municipalities")}
+
+
+def _connects(host: Any, login: dict[str, Any], database: str) -> bool:
+    conninfo = f"host=127.0.0.1 dbname={database} user={login['login']} connect_timeout=5"
+    result = host.run(f"env PGPASSWORD={shlex.quote(login['password'])} "
+                      f"psql -X -w -tA {shlex.quote(conninfo)} -c 'select 1'")
+    return bool(result.rc == 0 and result.stdout.strip() == "1")
+
+
+def test_each_login_reaches_its_own_database_and_no_other(
+        host: Any, function: str, role_vars: Any, record_property: Any) -> None:
+    if function not in SERVICES:
+        pytest.skip(f"not a hosting host ({function or 'function unknown'})")
+    service, key = SERVICES[function]
+    tenants = list(role_vars(function)[key])
+    if not tenants:
+        pytest.skip("no subscribing municipality")
+    wrong = []
+    for a in tenants:
+        row = {b["slug"]: _connects(host, a, b["database"]) for b in tenants}
+        record_property("tenancy", json.dumps({"kind": service, "from": a["slug"], "to": row}))
+        wrong += [f"{a['slug']} → {b}: {'connected' if ok else 'refused'}"
+                  for b, ok in row.items() if ok != (b == a["slug"])]
+    assert not wrong, f"{service}: " + "; ".join(wrong)
