@@ -502,6 +502,57 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 @app.command()
+def network(paths: PathsArg = None, env: EnvOpt = "lab",
+            municipality: Annotated[list[str] | None, typer.Option(
+                "--municipality", "-m", help="Only this municipality's site routers (and the "
+                "core router); repeatable.")] = None,
+            dry_run: Annotated[bool, typer.Option(
+                "--dry-run", help="Print every diff; change nothing.")] = False,
+            workers: Annotated[int, typer.Option("--workers", min=1, max=64,
+                                                 help="Devices worked on at once.")] = 8,
+            as_json: JsonOpt = False) -> None:
+    """Configure the lab's routers through netmiko: archive, diff, push, verify, roll back.
+
+    Every device's running configuration is archived to backups/<env>/<device>/ first; a
+    device is pushed only when it differs from the intended configuration, read back and
+    compared, then saved. On any error it goes back to its archived configuration and counts
+    as failed (exit 1); the other devices carry on.
+    """
+    from .hosts import load as load_hosts
+    from .network import push
+
+    model = _load(paths)
+    hosts = load_hosts(env)
+    if not push.routers(hosts):
+        console.print(f"error: lab {env} has no routers (run `fellesdrift up` first)")
+        raise typer.Exit(2)
+    with console.status("network …") as status:
+        results = push.run(model, env, hosts, dry_run=dry_run, municipalities=municipality,
+                           workers=workers,
+                           progress=lambda d, what: status.update(f"network {d}: {what}"))
+    failed = [r for r in results if r.status == "failed"]
+    if as_json:
+        out.print_json(data={"ok": not failed, "dry_run": dry_run,
+                             "devices": [r.as_dict() for r in results]})
+    else:
+        for r in results:
+            if r.diff and (dry_run or r.status != "unchanged"):
+                out.print(r.diff, markup=False, highlight=False, end="")
+        table = Table(title=f"fellesdrift network{' (dry run)' if dry_run else ''}")
+        for col in ("device", "status", "seconds", "backup / error"):
+            table.add_column(col)
+        for r in results:
+            colour = {"failed": "red", "changed": "yellow", "would-change": "yellow"}.get(
+                r.status, "green")
+            note = r.error + (" (archived configuration restored)" if r.rolled_back else "")
+            table.add_row(r.device, f"[{colour}]{r.status}", str(r.seconds),
+                          note or r.backup)
+        out.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def recover(env: EnvOpt = "lab", stack: Annotated[str | None, typer.Option(
         "--stack", help="The stack, e.g. lab.seljord (default: every stack of --env).")] = None
             ) -> None:

@@ -277,7 +277,7 @@ class AddressPlan(Strict):
                                      "allocates site LANs, first fit (default: the aggregates)")
     site_prefix_length: int = Field(24, ge=16, le=28, description="The prefix length `fellesdrift "
                                     "new` allocates for a site LAN")
-    routing: Routing = Field(default_factory=Routing, description="How routes are exchanged "
+    routing: Routing = Field(Routing.model_validate({}), description="How routes are exchanged "
                              "between the core router and the site routers (default: eBGP, core "
                              "AS 65000)")
 

@@ -9,7 +9,11 @@ cd "$root"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # chromium: headless, renders the HTML report in tests/unit/test_report.py
-packages=(podman runc netavark debootstrap uidmap iproute2 openssh-client ca-certificates chromium)
+# gcc: compiles roles/site_router/files/frr-capfilter.c for the lab routers (on this machine)
+# frr: `vtysh --dryrun` checks the rendered router configurations in tests/unit (its daemons are
+#      not wanted here: they are disabled right after installing)
+packages=(podman runc netavark debootstrap uidmap iproute2 openssh-client ca-certificates chromium
+          gcc frr)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +25,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} …"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" frr "* ]]; then
+    systemctl disable --now frr >/dev/null 2>&1 || true
+  fi
 fi
 
 python=${PYTHON:-python3}

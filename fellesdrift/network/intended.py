@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import jinja2
 
@@ -130,7 +130,8 @@ def _sites(model: Inventory) -> list[tuple[Municipality, Site]]:
 # and site uplink. FRR's defaults are the lab's order (eth0 management first).
 def _name(platform: str, what: str, index: int, vlan: int = 0) -> str:
     if platform == "cisco_ios":
-        return {"centre": f"GigabitEthernet0/0/{index}", "link": f"GigabitEthernet0/1/{index}.{vlan}",
+        return {"centre": f"GigabitEthernet0/0/{index}",
+                "link": f"GigabitEthernet0/1/{index}.{vlan}",
                 "uplink": "GigabitEthernet0/0/0", "lan": "GigabitEthernet0/1/0"}[what]
     if platform == "juniper_junos":
         return {"centre": f"ge-0/0/{index}", "link": f"ge-0/1/{index}",
@@ -152,7 +153,7 @@ def device(model: Inventory, name: str, platform: str = "frr",
     routing = model.centre.address_plan.routing
     shared = _shared(model)
     services = _services(model)
-    common = {"platform": None, "protocol": routing.protocol, "shared": shared,
+    common: dict[str, Any] = {"platform": None, "protocol": routing.protocol, "shared": shared,
               "management": _management(model), **services}
     names = dict(interfaces or {})
     if name == CORE:
@@ -164,7 +165,7 @@ def device(model: Inventory, name: str, platform: str = "frr",
 
 
 def _core(model: Inventory, platform: str, names: dict[str, str], hostname: str,
-          common: dict[str, object]) -> Device:
+          common: Mapping[str, Any]) -> Device:
     routing = model.centre.address_plan.routing
     centre = topology.centre_networks(model.centre)
     ifaces = [Interface(names.get(n.router, _name(platform, "centre", i)), n.router, n.prefix,
@@ -193,11 +194,11 @@ def _core(model: Inventory, platform: str, names: dict[str, str], hostname: str,
         interfaces=tuple(ifaces), neighbors=tuple(neighbors) if bgp else (),
         networks=tuple(n.prefix for n in centre) if bgp else (),
         prefix_lists=tuple(lists) if bgp else (), route_maps=tuple(maps) if bgp else (),
-        static_routes=() if bgp else tuple(routes), **common)  # type: ignore[arg-type]
+        static_routes=() if bgp else tuple(routes), **common)
 
 
 def _site(model: Inventory, m: Municipality, s: Site, platform: str, names: dict[str, str],
-          hostname: str, common: dict[str, object]) -> Device:
+          hostname: str, common: Mapping[str, Any]) -> Device:
     routing = model.centre.address_plan.routing
     subnet = topology.link_subnet(model.centre, s)
     core, mine = topology.nth(subnet, 1), topology.nth(subnet, 2)
@@ -219,7 +220,7 @@ def _site(model: Inventory, m: Municipality, s: Site, platform: str, names: dict
         if bgp else (),
         route_maps=(("FROM-CORE", "SHARED"), ("TO-CORE", "OWN-LAN")) if bgp else (),
         static_routes=() if bgp else tuple((p, core) for p in shared),
-        **{**common, "platform": s.device.platform if s.device else None})  # type: ignore[arg-type]
+        **{**common, "platform": s.device.platform if s.device else None})
 
 
 def _wildcard(prefix: str) -> str:

@@ -410,8 +410,10 @@ def test_admin_users(host: Any, common_vars: dict[str, Any]) -> None:
 # ----------------------------------------------------- apt proxy, resolver, CA certificates
 
 
-def test_apt_proxy_setting(host: Any, common_vars: dict[str, Any]) -> None:
+def test_apt_proxy_setting(host: Any, common_vars: dict[str, Any], function: str) -> None:
     """apt goes through the configured apt proxy, or fetches directly when there is none."""
+    if not function:
+        pytest.skip("no inventory: the host's apt proxy is unknown")
     configured = host.check_output("apt-config dump --format '%v%n' Acquire::http::Proxy").strip()
     assert configured == common_vars["common_apt_proxy_url"]
 
