@@ -12,6 +12,7 @@ For each device, in parallel (bounded workers), through its netops login (vtysh)
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -126,10 +127,8 @@ def configure(target: Target, want: Callable[[dict[str, str]], str], env: str, *
             conn = _restore(target, login, conn, running, result)
     finally:
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the session may be gone already
                 conn.disconnect()
-            except Exception:  # noqa: BLE001 - the session may be gone already
-                pass
     result.seconds = round(time.perf_counter() - started, 2)
     say(name, result.status)
     return result
@@ -140,10 +139,8 @@ def _restore(target: Target, login: Callable[[Target], frr.FrrVtysh],
              ) -> frr.FrrVtysh | None:
     """Put the archived configuration back, in a fresh session (the old one may be dead)."""
     if conn is not None:
-        try:
+        with contextlib.suppress(Exception):  # the session may be gone already
             conn.disconnect()
-        except Exception:  # noqa: BLE001 - the session may be gone already
-            pass
     try:
         conn = login(target)
         now = conn.running_config()
