@@ -323,6 +323,9 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
     _stack_lines(outcome.stacks)
     if outcome.converge is not None:
         _print_converge(outcome.converge, outcome.idempotence)
+    for r in outcome.network:
+        console.print(f"  network {r.device}: {r.status}"
+                      + (f" — {r.error}" if r.error else ""), soft_wrap=True, markup=False)
     for name, verdict in outcome.verdicts.items():
         for failure in verdict.failures:
             console.print(f"  {name}: {failure}", soft_wrap=True, markup=False)

@@ -17,6 +17,7 @@ from typing import Any
 from . import converge, hosts, hostvars, lab, provision, report, status, verify
 from .converge import Idempotence
 from .model import Inventory
+from .network import push
 from .paths import INVENTORIES, ROOT
 from .report import Written
 
@@ -152,6 +153,7 @@ class Outcome:
     #: The second converge right after the first (and the network phase): must change nothing
     #: that is not waived.
     idempotence: Idempotence | None = None
+    network: list[push.DeviceResult] = field(default_factory=list)
     verdicts: dict[str, verify.HostVerdict] = field(default_factory=dict)
     report: Written | None = None
     seconds: float = 0.0
@@ -161,6 +163,7 @@ class Outcome:
         return (not any(s.error for s in self.stacks) and self.converge is not None
                 and self.converge.ok and bool(self.hosts)
                 and self.idempotence is not None and self.idempotence.ok
+                and not any(r.status == "failed" for r in self.network)
                 and all(self.verdicts.get(h.name, verify.HostVerdict()).ok for h in self.hosts))
 
     def summary(self) -> dict[str, Any]:
@@ -191,6 +194,7 @@ class Outcome:
             "second_run_changed": [str(t) for t in idem.changed] if idem else [],
             "waived": [{"task": str(t), "reason": w.reason} for t, w in idem.waived]
             if idem else [],
+            "network": [r.as_dict() for r in self.network],
             "hosts": rows,
             "tenancy": verify.tenancy(self.verdicts),
             "report": str(self.report.html) if self.report else None,
@@ -225,6 +229,11 @@ def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
     say("converging …")
     first = outcome.converge = converge.run(env, inventory, len(names), progress=progress)
     if first.ok:
+        say("configuring the network (netmiko) …")
+        outcome.network = push.run(model, env, outcome.hosts, workers=8)
+        status.record(env, "network", {
+            r.device: status.PhaseResult(r.status != "failed", r.error or r.status)
+            for r in outcome.network})
         say("converging again: a second run must change nothing …")
         second = converge.run(env, inventory, len(names), progress=progress)
         outcome.idempotence = converge.judge(second, waivers)

@@ -112,7 +112,8 @@ def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None 
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
            "-n", str(max(1, workers)), "--dist", "loadgroup",
            f"--ansible-inventory={inventory}",
-           "--hosts=" + ",".join(f"ansible://{h.name}" for h in hosts), f"--junitxml={report}", "-o", "junit_family=xunit1",
+           "--hosts=" + ",".join(f"ansible://{h.name}" for h in hosts),
+           f"--junitxml={report}", "-o", "junit_family=xunit1",
            *map(str, suites or [SUITES])]
     # testinfra calls ansible-inventory: the venv's, as for ansible-runner.
     environ = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),

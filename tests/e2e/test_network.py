@@ -6,7 +6,6 @@ Runs against the lab `fellesdrift up` made (fixture ``pipeline_lab``: (env, inve
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,9 @@ from fellesdrift.network import config, frr, push
 
 pytestmark = pytest.mark.lab
 
-if "pipeline_lab" not in globals():  # until tests/e2e/conftest.py provides it
-    @pytest.fixture(scope="module")
-    def pipeline_lab() -> tuple[str, Path]:
-        env = os.environ.get("FELLESDRIFT_E2E_REUSE", "")
-        if env != "dev":
-            pytest.skip("set FELLESDRIFT_E2E_REUSE=dev to run against the dev lab")
-        return env, Path("tests/fixtures/inventories")
-
-
 @pytest.fixture(scope="module")
-def setting(pipeline_lab: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
-            ) -> dict[str, Any]:
-    env, folder = pipeline_lab
+def setting(pipeline_lab: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    env, folder = pipeline_lab.env, pipeline_lab.inventories
     model = inventory.load([folder])
     hosts = lab_hosts.load(env)
     if not push.routers(hosts):
