@@ -13,7 +13,7 @@ what is measured is what idempotent runs cost (the second converge of every `mak
 Both go through ansible-runner with the same playbook; host-tasks are counted from events
 (every task result on every host). Prints seconds per host-task of each and the ratio
 defaults / project. Goals: project ≤ 0.15 s per host-task, ratio ≥ 3. Runs alternate, after
-one warm-up of each, and the medians are compared. Asserts nothing.
+--warmup untimed runs of each (default 1), and the medians are compared. Asserts nothing.
 
     .venv/bin/python scripts/bench/converge_noop.py [--env lab] [--rounds 1] [--json] [paths]
 """
@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument("paths", nargs="*", type=Path, default=[INVENTORIES])
     parser.add_argument("--env", default="lab", help="an existing, converged lab")
     parser.add_argument("--rounds", type=int, default=1, help="timed runs of each")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each first")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -71,9 +72,10 @@ def main() -> int:
               f"changed {result.changed}", file=sys.stderr)
         return seconds, host_tasks(result), result.changed
 
-    print(f"{len(hosts)} hosts of lab {args.env}; warm-up …", file=sys.stderr)
-    one("project")
-    one("defaults")
+    print(f"{len(hosts)} hosts of lab {args.env}", file=sys.stderr)
+    for _ in range(args.warmup):
+        one("project")
+        one("defaults")
     timings: dict[str, list[float]] = {"project": [], "defaults": []}
     counts: dict[str, int] = {}
     for _ in range(args.rounds):
