@@ -1,0 +1,93 @@
+"""Idempotence judged from events, waivers, and verdicts read from a JUnit report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fellesdrift import converge, verify
+from fellesdrift.hosts import Host
+
+
+def _events(*events: dict[str, object]) -> converge._Events:
+    collected = converge._Events(None)
+    for e in events:
+        collected(e)
+    return collected
+
+
+def test_changed_tasks_and_handlers_are_named_from_events() -> None:
+    seen = _events(
+        {"event": "runner_on_ok", "event_data": {"host": "gis-01", "role": "gis_hosting",
+                                                 "task": "Load the sites",
+                                                 "task_uuid": "t1", "res": {"changed": True}}},
+        {"event": "playbook_on_handler_task_start", "event_data": {"task_uuid": "h1"}},
+        {"event": "runner_on_ok", "event_data": {"host": "gis-01", "role": "gis_hosting",
+                                                 "task": "Reload nginx", "task_uuid": "h1",
+                                                 "res": {"changed": True}}},
+        {"event": "runner_on_ok", "event_data": {"host": "gis-01", "task": "Gather",
+                                                 "res": {"changed": False}}})
+    assert [str(t) for t in seen.changed] == [
+        "gis-01: gis_hosting : Load the sites (task)",
+        "gis-01: gis_hosting : Reload nginx (handler)"]
+
+
+def _result(*changed: converge.ChangedTask) -> converge.ConvergeResult:
+    return converge.ConvergeResult("successful", 0, Path("."),
+                                   {"h": converge.HostRecap(ok=3, changed=len(changed))},
+                                   list(changed))
+
+
+def test_a_second_run_that_changes_nothing_is_idempotent() -> None:
+    assert converge.judge(_result(), []).ok
+
+
+def test_only_waived_changes_are_allowed(tmp_path: Path) -> None:
+    waivers = tmp_path / "w.yml"
+    waivers.write_text("waivers:\n  - role: monitoring\n    task: Wait for Prometheus\n"
+                       "    reason: a probe, never a change\n")
+    loaded = converge.load_waivers(waivers)
+    waived = converge.ChangedTask("overvaking", "monitoring", "Wait for Prometheus", False)
+    other = converge.ChangedTask("gis-01", "gis_hosting", "Load the sites", False)
+    judged = converge.judge(_result(waived, other), loaded)
+    assert not judged.ok
+    assert judged.changed == [other]
+    assert [(t, w.reason) for t, w in judged.waived] == [(waived, "a probe, never a change")]
+
+
+@pytest.mark.parametrize("text, says", [
+    ("waivers:\n  - role: x\n    task: y\n", "field reason"),
+    ("waivers:\n  - role: x\n    task: y\n    reason: z\n    host: h\n", "unknown field"),
+    ("- role: x\n", "a list `waivers:`"),
+])
+def test_a_bad_waiver_file_is_one_clear_error(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "w.yml"
+    path.write_text(text)
+    with pytest.raises(converge.WaiverError, match=says):
+        converge.load_waivers(path)
+
+
+def test_the_project_waiver_file_loads() -> None:
+    for waiver in converge.load_waivers():
+        assert waiver.reason.strip()
+
+
+def test_verdicts_per_host_and_tenancy_from_junit(tmp_path: Path) -> None:
+    row = json.dumps({"kind": "gis", "from": "vinje", "to": {"vinje": True, "tokke": False}})
+    report = tmp_path / "junit.xml"
+    report.write_text(f"""<testsuites><testsuite>
+<testcase classname="tests.infra.test_tenancy" name="t[ansible://gis-01]">
+ <properties><property name="host" value="gis-01"/>
+ <property name="tenancy" value='{row}'/></properties></testcase>
+<testcase classname="tests.infra.test_common" name="c[ansible://gis-01]">
+ <properties><property name="host" value="gis-01"/></properties>
+ <failure message="sshd allows root"/></testcase>
+</testsuite></testsuites>""")
+    hosts = [Host(n, n, ("x",), "10.0.0.1", "ops", 22, "k") for n in ("gis-01", "okonomi-01")]
+    found = verify.verdicts(report, hosts)
+    assert (found["gis-01"].passed, found["gis-01"].failed) == (1, 1)
+    assert "sshd allows root" in found["gis-01"].failures[0]
+    assert not found["okonomi-01"].ok  # no check ran against it: never counted as passed
+    assert verify.tenancy(found) == {"gis": {"vinje": {"vinje": True, "tokke": False}}}

@@ -1,0 +1,108 @@
+"""Role inputs rendered from the model and the hosts: what each host's roles are told."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fellesdrift import hostvars, inventory
+from fellesdrift.hosts import Host
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "inventories"
+
+
+def _host(name: str, address: str, *groups: str) -> Host:
+    return Host(name, f"unit-{name}", groups, address, "ops", 22, "ssh-ed25519 AAAA")
+
+
+HOSTS = [
+    _host("core-router", "10.104.0.1", "core_router", "centre"),
+    _host("apt-proxy", "10.104.0.130", "apt_proxy", "centre"),
+    _host("katalog", "10.104.0.140", "dns_ntp", "centre"),
+    _host("overvaking", "10.104.0.150", "monitoring", "centre"),
+    _host("gis-01", "10.104.0.160", "gis_hosting", "centre"),
+    _host("okonomi-01", "10.104.0.170", "finance_hosting", "centre"),
+    _host("vinje-radhus-router", "10.104.1.1", "site_router", "municipality_vinje",
+          "site_vinje-radhus"),
+    _host("vinje-radhus-client", "10.104.1.10", "site_client", "municipality_vinje",
+          "site_vinje-radhus"),
+    _host("tokke-skule-router", "10.104.2.1", "site_router", "municipality_tokke",
+          "site_tokke-skule"),
+    _host("tokke-skule-client", "10.104.2.10", "site_client", "municipality_tokke",
+          "site_tokke-skule"),
+]
+
+
+@pytest.fixture
+def rendered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
+    monkeypatch.setattr("fellesdrift.paths.LAB_DIR", tmp_path)
+    monkeypatch.setattr("fellesdrift.credentials.lab_dir", lambda env: tmp_path / env)
+    monkeypatch.setattr("fellesdrift.pki.lab_dir", lambda env: tmp_path / env)
+    model = inventory.load([FIXTURES])
+    return hostvars.render(model, "unit", HOSTS, "ssh-ed25519 AAAA netops")
+
+
+def test_every_host_installs_through_the_apt_proxy_but_the_proxy_itself(
+        rendered: dict[str, dict[str, Any]]) -> None:
+    for name, v in rendered.items():
+        want = "" if name == "apt-proxy" else "http://10.104.0.130:3142"
+        assert v["common_apt_proxy_url"] == want, name
+
+
+def test_sites_resolve_and_sync_time_at_the_centre(rendered: dict[str, dict[str, Any]]) -> None:
+    client = rendered["vinje-radhus-client"]
+    assert client["common_dns_servers"] == ["10.104.0.140"]
+    assert client["common_ntp_servers"] == ["10.104.0.140"]
+    assert rendered["katalog"]["common_ntp_servers"] == []  # not its own upstream
+
+
+def test_dns_knows_every_host_and_the_service_names(rendered: dict[str, dict[str, Any]]) -> None:
+    records = {r["name"]: r["address"] for r in rendered["katalog"]["dns_ntp_records"]}
+    assert {h.name for h in HOSTS} <= set(records)
+    assert records["gis"] == "10.104.0.160" and records["okonomi"] == "10.104.0.170"
+
+
+def test_hosted_services_get_one_database_per_subscriber(
+        rendered: dict[str, dict[str, Any]]) -> None:
+    gis = rendered["gis-01"]["gis_hosting_municipalities"]
+    assert sorted(m["database"] for m in gis) == ["gis_tokke", "gis_vinje"]
+    finance = {m["slug"]: m for m in rendered["okonomi-01"]["finance_hosting_municipalities"]}
+    assert finance["vinje"]["networks"] == ["10.104.1.0/24"]
+    assert finance["vinje"]["password"] != finance["tokke"]["password"]
+    assert "BEGIN CERTIFICATE" in rendered["okonomi-01"]["finance_hosting_tls_cert"]
+
+
+def test_passwords_are_stable_between_renders(tmp_path: Path,
+                                              rendered: dict[str, dict[str, Any]],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    again = hostvars.render(inventory.load([FIXTURES]), "unit", HOSTS, "k")
+    assert again["gis-01"]["gis_hosting_municipalities"] == \
+        rendered["gis-01"]["gis_hosting_municipalities"]
+
+
+def test_a_site_must_not_reach_other_municipalities(rendered: dict[str, dict[str, Any]]) -> None:
+    foreign = rendered["vinje-radhus-client"]["site_client_foreign_hosts"]
+    assert {h["municipality"] for h in foreign} == {"tokke"}
+    assert {h["name"] for h in foreign} == {"tokke-skule-router", "tokke-skule-client"}
+
+
+def test_monitoring_probes_every_subscribed_endpoint_with_its_target(
+        rendered: dict[str, dict[str, Any]]) -> None:
+    probes = rendered["overvaking"]["monitoring_probes"]
+    assert {(p["municipality"], p["service"]) for p in probes} == {
+        ("vinje", "gis"), ("vinje", "okonomi"), ("tokke", "gis"), ("tokke", "okonomi")}
+    assert all(p["availability_percent"] == 99.5 for p in probes)
+
+
+@pytest.mark.parametrize("role", ["common", "apt_proxy", "dns_ntp", "gis_hosting",
+                                  "finance_hosting", "monitoring", "site_router", "site_client"])
+def test_every_rendered_input_is_documented_in_the_role(
+        rendered: dict[str, dict[str, Any]], role: str) -> None:
+    spec = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    documented = set(spec["argument_specs"]["main"]["options"] or {})
+    given = {k for v in rendered.values() for k in v if k.startswith(f"{role}_")}
+    assert given <= documented, f"undocumented inputs of {role}: {given - documented}"
