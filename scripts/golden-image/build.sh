@@ -24,6 +24,8 @@ packages=(
     # first converge): the routers' FRR, the node exporter every host runs, the client tools
     # the site checks use. Everything else is installed by the roles, through the apt proxy.
     frr iperf3 curl prometheus-node-exporter postgresql-client netcat-openbsd bind9-dnsutils
+    # acl: Ansible becomes an unprivileged user (postgres) without pipelining only with it.
+    acl
 )
 # Installed but off until a role turns them on.
 disabled=(frr.service prometheus-node-exporter.service iperf3.service)
