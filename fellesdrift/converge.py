@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ansible_mitogen
 import ansible_runner
 import yaml
 
@@ -130,6 +131,10 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
         inventory=str(inventory),
         envvars=settings if settings is not None else {
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            # Mitogen: one interpreter per host for the whole run, modules sent over it.
+            "ANSIBLE_STRATEGY_PLUGINS": str(Path(ansible_mitogen.__file__).parent / "plugins"
+                                            / "strategy"),
+            "ANSIBLE_STRATEGY": "mitogen_free",
             "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab_dir(env) / "facts"),
             "ANSIBLE_FORCE_COLOR": "0",
             # SSH connections are shared within a run, never across runs: a host made again at
