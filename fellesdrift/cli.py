@@ -326,6 +326,11 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
     for r in outcome.network:
         console.print(f"  network {r.device}: {r.status}"
                       + (f" — {r.error}" if r.error else ""), soft_wrap=True, markup=False)
+    for r in outcome.in_sync:
+        if r.status != "unchanged":
+            console.print(f"  [red]not in sync[/] {r.device}: running configuration differs "
+                          f"from the intended one at the end{' — ' + r.error if r.error else ''}",
+                          soft_wrap=True)
     for name, verdict in outcome.verdicts.items():
         for failure in verdict.failures:
             console.print(f"  {name}: {failure}", soft_wrap=True, markup=False)
@@ -658,13 +663,19 @@ def status_cmd(paths: PathsArg = None, env: EnvOpt = "lab", as_json: JsonOpt = F
 @app.command("report")
 def report_cmd(paths: PathsArg = None, env: EnvOpt = "lab", out_dir: Annotated[
         Path | None, typer.Option("--out", help="Where to write the report (default: "
-                                  "reports/<env>/).", show_default=False)] = None) -> None:
+                                  "reports/<env>/).", show_default=False)] = None,
+               as_json: JsonOpt = False) -> None:
     """Write the report: report.html (one self-contained file), report.md (its Markdown twin,
     with topology.svg) and report.json (machine-readable): the topology, each municipality's
     equipment, services, users and monthly invoice, and every site's convergence."""
     model = _load(paths)
     folder = out_dir or reporting.default_folder(env)
     written = reporting.write(model, env, folder, lab_hosts.load(env))
+    if as_json:
+        out.print_json(data={"ok": written.ok, "html": str(written.html),
+                             "markdown": str(written.markdown), "json": str(written.json),
+                             "svg": str(written.svg)})
+        return
     out.print(f"wrote {written.markdown} (with {written.svg.name}) and {written.json}",
               soft_wrap=True, markup=False)
     out.print("every site converged" if written.ok else

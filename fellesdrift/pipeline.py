@@ -154,6 +154,8 @@ class Outcome:
     #: that is not waived.
     idempotence: Idempotence | None = None
     network: list[push.DeviceResult] = field(default_factory=list)
+    #: The routers compared with their intended configuration at the end (dry run).
+    in_sync: list[push.DeviceResult] = field(default_factory=list)
     verdicts: dict[str, verify.HostVerdict] = field(default_factory=dict)
     report: Written | None = None
     seconds: float = 0.0
@@ -164,6 +166,7 @@ class Outcome:
                 and self.converge.ok and bool(self.hosts)
                 and self.idempotence is not None and self.idempotence.ok
                 and not any(r.status == "failed" for r in self.network)
+                and all(r.status == "unchanged" for r in self.in_sync)
                 and all(self.verdicts.get(h.name, verify.HostVerdict()).ok for h in self.hosts))
 
     def summary(self) -> dict[str, Any]:
@@ -195,6 +198,7 @@ class Outcome:
             "waived": [{"task": str(t), "reason": w.reason} for t, w in idem.waived]
             if idem else [],
             "network": [r.as_dict() for r in self.network],
+            "network_in_sync": {r.device: r.status == "unchanged" for r in self.in_sync},
             "hosts": rows,
             "tenancy": verify.tenancy(self.verdicts),
             "report": str(self.report.html) if self.report else None,
@@ -231,15 +235,21 @@ def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
     if first.ok:
         say("configuring the network (netmiko) …")
         outcome.network = push.run(model, env, outcome.hosts, workers=8)
-        status.record(env, "network", {
-            r.device: status.PhaseResult(r.status != "failed", r.error or r.status)
-            for r in outcome.network})
         say("converging again: a second run must change nothing …")
         second = converge.run(env, inventory, len(names), progress=progress)
         outcome.idempotence = converge.judge(second, waivers)
         unwaived = Counter(t.host for t in outcome.idempotence.changed)
         status.record(env, "converge",
                       status.from_converge(first.recap, second.recap, names, unwaived))
+        # In sync: after everything, each router's running configuration still equals the
+        # intended one (a dry run: reads, diffs, touches nothing).
+        outcome.in_sync = push.run(model, env, outcome.hosts, workers=8, dry_run=True)
+        status.record(env, "network", {
+            r.device: status.PhaseResult(r.status == "unchanged",
+                                         r.error or ("running = intended"
+                                                     if r.status == "unchanged"
+                                                     else "running differs from intended"))
+            for r in outcome.in_sync})
     else:
         status.record(env, "converge", status.from_converge(first.recap, {}, names))
     say("verifying …")
