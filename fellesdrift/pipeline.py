@@ -207,9 +207,10 @@ class Outcome:
 
 def inventory_for(model: Inventory, env: str) -> tuple[list[hosts.Host], Path]:
     """The lab's hosts as provisioned, trusted, and the Ansible inventory with their role
-    variables."""
+    variables (the SSH client config .lab/<env>/ssh_config is written beside it)."""
     every = hosts.load(env)
     hosts.trust(env, every)
+    hosts.ssh_config(env, every)  # for operators: ssh -F .lab/<env>/ssh_config <host>
     _, public_key = lab.lab_keypair(env)
     variables = hostvars.render(model, env, every, public_key)
     return every, hosts.ansible_inventory(env, every, variables)
