@@ -25,6 +25,8 @@ import pytest
 from conftest import inventory_vars, only_for, role_vars_for
 
 ROLE = "finance_hosting"
+# The backup checks plant dumps and run the backup: one xdist worker runs this whole module.
+pytestmark = pytest.mark.xdist_group("finance_hosting")
 RESTORE = "/usr/local/sbin/finance-restore"
 
 

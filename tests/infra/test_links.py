@@ -28,7 +28,7 @@ def _measure(host: Any, server: str, reverse: bool) -> float:
     # -O 1: leave TCP's slow start out of the figure. The server runs one test at a time and
     # needs a moment between tests: a "busy" answer is retried.
     error = ""
-    for _ in range(10):
+    for _ in range(30):
         out = host.run("iperf3 -c %s -t 4 -O 1 -J" + (" -R" if reverse else ""), server)
         data = json.loads(out.stdout or "{}")
         error = str(data.get("error", "")) or (out.stderr if out.rc else "")
