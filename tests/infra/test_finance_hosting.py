@@ -201,24 +201,12 @@ def test_backup_timer_is_active_and_scheduled(host: Any, fin: dict[str, Any]) ->
 
 @pytest.fixture(scope="module")
 def backup_run(host: Any, fin: dict[str, Any], municipalities: list[dict[str, Any]]
-               ) -> Iterator[dict[str, str]]:
-    """Run the backup service now, with more stale dumps planted than it may keep; the newest
-    dump of every database."""
-    keep = int(fin["finance_hosting_backup_keep_days"])
-    base = fin["finance_hosting_backup_dir"]
-    stale = [f"2000-01-{day:02d}.dump" for day in range(1, keep + 2)]
-    for m in municipalities:
-        dir_ = f"{base}/{m['database']}"
-        with host.sudo("postgres"):
-            planted = host.run("mkdir -p -m 0700 %s && cd %s && touch " + " ".join(stale),
-                               dir_, dir_)
-        assert planted.rc == 0, planted.stderr
+               ) -> dict[str, str]:
+    """Run the backup service now; the newest dump of every database."""
     root_output(host, "systemctl start finance-backup.service")
     today = host.run("date +%F").stdout.strip()
-    dumps = {m["database"]: f"{base}/{m['database']}/{today}.dump" for m in municipalities}
-    yield dumps
-    for m in municipalities:
-        root(host, "rm -f " + " ".join(f"{base}/{m['database']}/{s}" for s in stale))
+    base = fin["finance_hosting_backup_dir"]
+    return {m["database"]: f"{base}/{m['database']}/{today}.dump" for m in municipalities}
 
 
 def test_backup_service_succeeds(host: Any, backup_run: dict[str, str]) -> None:
@@ -236,14 +224,26 @@ def test_backup_writes_a_custom_format_dump_per_database(
 
 def test_backup_keeps_only_the_newest_dumps(
         host: Any, fin: dict[str, Any], backup_run: dict[str, str]) -> None:
+    # Plant more old dumps than may be kept, run the backup, count. Only this check plants
+    # (another backup run at the same time prunes the same way).
     keep = int(fin["finance_hosting_backup_keep_days"])
-    for dump in backup_run.values():
-        directory = dump.rsplit("/", 1)[0]
-        names = root_output(host, "find %s -maxdepth 1 -name '*.dump' -printf '%%f\\n'",
-                            directory).split()
-        assert len(names) == keep, f"{directory}: {len(names)} dumps kept, not {keep}"
-        assert dump.rsplit("/", 1)[1] in names
-        assert "2000-01-01.dump" not in names
+    stale = [f"2000-01-{day:02d}.dump" for day in range(1, keep + 2)]
+    directories = [dump.rsplit("/", 1)[0] for dump in backup_run.values()]
+    try:
+        for directory in directories:
+            with host.sudo("postgres"):
+                planted = host.run("cd %s && touch " + " ".join(stale), directory)
+            assert planted.rc == 0, planted.stderr
+        root_output(host, "systemctl start finance-backup.service")
+        for dump, directory in zip(backup_run.values(), directories, strict=True):
+            names = root_output(host, "find %s -maxdepth 1 -name '*.dump' -printf '%%f\\n'",
+                                directory).split()
+            assert len(names) == keep, f"{directory}: {len(names)} dumps kept, not {keep}"
+            assert dump.rsplit("/", 1)[1] in names
+            assert "2000-01-01.dump" not in names
+    finally:
+        for directory in directories:
+            root(host, "rm -f " + " ".join(f"{directory}/{s}" for s in stale))
 
 
 def test_restore_reproduces_every_table(
