@@ -114,6 +114,11 @@ def _navigate(current: list[str], target: Path, out: list[str]) -> None:
         current.append(header)
 
 
+#: Settings whose negation takes no arguments in vtysh (`no description`, not `no description
+#: <its text>`, which FRR rejects as an unknown command).
+NEGATED_BARE = ("description",)
+
+
 def commands(running: str, intended: str) -> list[str]:
     """vtysh configuration commands (inside `configure terminal`) that make ``running`` equal
     to ``intended``: stale lines go with `no` (a whole block with `no <header>`, a neighbor with
@@ -145,7 +150,10 @@ def commands(running: str, intended: str) -> list[str]:
             out.append(f"no neighbor {words[1]}")
             continue
         _navigate(current, p[:-1], out)
-        out.append(p[-1][3:] if p[-1].startswith("no ") else f"no {p[-1]}")
+        if words[0] in NEGATED_BARE:
+            out.append(f"no {words[0]}")  # vtysh: `no description`, never with its text
+        else:
+            out.append(p[-1][3:] if p[-1].startswith("no ") else f"no {p[-1]}")
     for p in added:
         _navigate(current, p[:-1], out)
         out.append(p[-1])

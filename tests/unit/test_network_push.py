@@ -260,3 +260,10 @@ eth1            up      default         10.104.252.6/30
 lo              up      default
 """
     assert frr.parse_interface_brief(text) == {"10.104.1.1": "eth0", "10.104.252.6": "eth1"}
+
+
+def test_a_stale_interface_description_goes_without_its_text() -> None:
+    # A removed municipality's link: its interface stays on the core, its description goes
+    # (`no description <text>` is an unknown command in vtysh).
+    running = "interface eth5\n description link hjartdal-skule-router vtk vlan 103\nexit\n"
+    assert config.commands(running, "") == ["interface eth5", "no description", "exit"]
