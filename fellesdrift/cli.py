@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 import time
 from pathlib import Path
@@ -220,12 +221,22 @@ def migrate_cmd(
         raise typer.Exit(1)
 
 
+def _provisioned(model: Inventory, env: str) -> tuple[list[lab_hosts.Host], Path]:
+    """The lab's hosts and its Ansible inventory; exit 2 when the lab has no host (nothing is
+    written for a lab that does not exist)."""
+    if not lab_hosts.load(env):
+        console.print(f"error: lab {env!r} has no provisioned hosts; run `fellesdrift up "
+                      f"--env {env}` first", markup=False)
+        raise typer.Exit(2)
+    return pipeline.inventory_for(model, env)
+
+
 @inventory_app.command("ansible")
 def ansible_cmd(paths: PathsArg = None, env: EnvOpt = "lab") -> None:
     """Write the lab's Ansible inventory (hosts as provisioned, with every role variable
     rendered from the model) and print its path, for ad-hoc ansible or ansible-playbook -i."""
     model = _load(paths)
-    _, path = pipeline.inventory_for(model, env)
+    _, path = _provisioned(model, env)
     out.print(str(path), markup=False, soft_wrap=True)
 
 
@@ -400,9 +411,7 @@ def converge_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = 
     host and task and a per-host recap. Each run's artifacts stay under .lab/<env>/ansible/."""
     model = _load(paths)
     waivers = converge.load_waivers()
-    hosts_, inventory_file = pipeline.inventory_for(model, env)
-    if not hosts_:
-        raise typer.BadParameter(f"lab {env!r} has no provisioned hosts; run `fellesdrift up`")
+    hosts_, inventory_file = _provisioned(model, env)
     with ConvergeView(console) as view:
         first = converge.run(env, inventory_file, len(hosts_), progress=view.update, limit=limit)
     idempotence = None
@@ -435,9 +444,7 @@ def verify_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = No
     """Run the testinfra suites (tests/infra) against every host of the lab's inventory, in
     parallel; each host's checks, failures named. JUnit report: .lab/<env>/verify/junit.xml."""
     model = _load(paths)
-    hosts_, inventory_file = pipeline.inventory_for(model, env)
-    if not hosts_:
-        raise typer.BadParameter(f"lab {env!r} has no provisioned hosts; run `fellesdrift up`")
+    hosts_, inventory_file = _provisioned(model, env)
     chosen = [h for h in hosts_ if limit is None or h.name in _limit_names(limit, hosts_)]
     with console.status(f"verifying {len(chosen)} hosts …"):
         verdicts = verify.run(env, inventory_file, chosen, workers=workers)
@@ -487,7 +494,6 @@ def _print_tenancy(matrices: dict[str, dict[str, dict[str, bool]]]) -> None:
 
 def _limit_names(limit: str, hosts_: list[Any]) -> set[str]:
     """Host names matching an Ansible-style pattern list (names, groups, shell globs)."""
-    import fnmatch
     names: set[str] = set()
     for part in filter(None, limit.replace(",", ":").split(":")):
         names |= {h.name for h in hosts_ if fnmatch.fnmatch(h.name, part) or part in h.groups}
@@ -526,11 +532,10 @@ def network(paths: PathsArg = None, env: EnvOpt = "lab",
     compared, then saved. On any error it goes back to its archived configuration and counts
     as failed (exit 1); the other devices carry on.
     """
-    from .hosts import load as load_hosts
-    from .network import push
+    from .network import push  # netmiko is slow to import: only for this command
 
     model = _load(paths)
-    hosts = load_hosts(env)
+    hosts = lab_hosts.load(env)
     if not push.routers(hosts):
         console.print(f"error: lab {env} has no routers (run `fellesdrift up` first)")
         raise typer.Exit(2)
