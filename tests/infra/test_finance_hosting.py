@@ -237,7 +237,7 @@ def test_backup_keeps_only_the_newest_dumps(
         # The script itself, not `systemctl start`: a start while another check's backup
         # runs joins that run, which may have listed the folder before the planting.
         with host.sudo("postgres"):
-            ran = host.run("/usr/local/sbin/finance-backup")
+            ran = host.run("umask 0077 && /usr/local/sbin/finance-backup")  # as its unit
         assert ran.rc == 0, ran.stderr
         for dump, directory in zip(backup_run.values(), directories, strict=True):
             names = root_output(host, "find %s -maxdepth 1 -name '*.dump' -printf '%%f\\n'",
