@@ -31,6 +31,19 @@ _SINGLE = re.compile(r"^(hostname|description|bgp router-id|log syslog|"
                      r"match ip address prefix-list)")
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of a configuration as vtysh reads them: split at ``\\n`` only. Other characters
+    :meth:`str.splitlines` splits at are no line break to vtysh, so they are none here either
+    (and the templates never write them: :func:`fellesdrift.syntax.one_line`)."""
+    return text.split("\n")
+
+
+def _words(line: str) -> list[str]:
+    """The words of a line as vtysh splits them: at spaces, tabs and carriage returns only (not
+    at the other Unicode white space :meth:`str.split` knows, such as a no-break space)."""
+    return [w for w in re.split(r"[ \t\r]+", line) if w]
+
+
 def parse(text: str) -> list[Path]:
     """The paths of a configuration, in the order the text gives them, without duplicates.
 
@@ -40,8 +53,8 @@ def parse(text: str) -> list[Path]:
     stack: list[tuple[str, int]] = []  # (header, its indentation)
     paths: list[Path] = []
     seen: set[Path] = set()
-    for raw in text.replace("\r", "").splitlines():
-        line = " ".join(raw.split())
+    for raw in _lines(text):
+        line = " ".join(_words(raw))
         if not line or _IGNORED.match(line):
             continue
         if line in _CLOSERS:
@@ -78,9 +91,10 @@ def normalise(text: str) -> str:
 
 def diff(running: str, intended: str, device: str = "device") -> str:
     """A unified diff of the normalised configurations; empty when they are equal."""
-    return "".join(difflib.unified_diff(
-        normalise(running).splitlines(keepends=True), normalise(intended).splitlines(keepends=True),
-        f"{device} (running)", f"{device} (intended)"))
+    def keep_ends(text: str) -> list[str]:
+        return [line + "\n" for line in _lines(normalise(text))[:-1]]
+    return "".join(difflib.unified_diff(keep_ends(running), keep_ends(intended),
+                                        f"{device} (running)", f"{device} (intended)"))
 
 
 def _key(line: str) -> str | None:
@@ -90,8 +104,8 @@ def _key(line: str) -> str | None:
     if m is None:
         return None
     if line.startswith("neighbor ") and " route-map " in line:
-        return f"neighbor {line.split()[1]} route-map {line.split()[-1]}"
-    return m.group(1) if not line.startswith("neighbor ") else " ".join(line.split()[:3])
+        return f"neighbor {line.split(' ')[1]} route-map {line.split(' ')[-1]}"
+    return m.group(1) if not line.startswith("neighbor ") else " ".join(line.split(" ")[:3])
 
 
 def _replaced(path: Path, added: Sequence[Path]) -> bool:
@@ -130,7 +144,7 @@ def commands(running: str, intended: str) -> list[str]:
     removed_set = set(removed)
     headers_have = {q[:k] for q in have for k in range(1, len(q))}
     headers_want = {q[:k] for q in want for k in range(1, len(q))}
-    gone = {(p[0], p[-1].split()[1]) for p in removed
+    gone = {(p[0], p[-1].split(' ')[1]) for p in removed
             if re.match(r"^neighbor \S+ remote-as ", p[-1]) and not _replaced(p, added)}
     out: list[str] = []
     current: list[str] = []
@@ -142,7 +156,7 @@ def commands(running: str, intended: str) -> list[str]:
             continue  # an interface cannot be deleted: its lines go one by one
         if _replaced(p, added):
             continue
-        words = p[-1].split()
+        words = p[-1].split(" ")
         if words[0] == "neighbor" and (p[0], words[1]) in gone:
             if "remote-as" not in words:
                 continue  # goes with the neighbor

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import jinja2
 
-from .. import topology
+from .. import syntax, topology
 from ..model import Inventory, Municipality, Site
 from ..paths import ROOT
 
@@ -232,9 +232,14 @@ def _network(prefix: str) -> str:
 
 
 def _environment() -> jinja2.Environment:
+    """Templates write names through ``config_word`` and free text through the platform's
+    filter (:mod:`fellesdrift.syntax`); whatever an expression writes is one line
+    (``finalize``), so no value can end a line and start a command of its own."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+                             lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
+                             finalize=syntax.one_line)
+    env.filters.update(syntax.FILTERS)
     env.filters["wildcard"] = _wildcard
     env.filters["network"] = _network
     env.filters["netmask"] = lambda p: str(ipaddress.IPv4Network(p).netmask)
