@@ -8,12 +8,16 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
+# Every program fellesdrift runs here comes from one of these (fellesdrift/doctor.py PROGRAMS
+# names each program's package; tests/unit/test_setup_deps.py checks that the code runs nothing
+# else outside .venv, the engine cache and Debian's base system). Besides those:
+# netavark: podman's network backend; ca-certificates: the Go module proxy and PyPI over TLS
+# python3-venv: `python3 -m venv` (.venv)
 # chromium: headless, renders the HTML report in tests/unit/test_report.py
-# gcc: compiles roles/site_router/files/frr-capfilter.c for the lab routers (on this machine)
 # frr: `vtysh --dryrun` checks the rendered router configurations in tests/unit (its daemons are
 #      not wanted here: they are disabled right after installing)
-packages=(podman runc netavark debootstrap uidmap iproute2 openssh-client ca-certificates chromium
-          gcc frr)
+packages=(podman runc netavark debootstrap uidmap iproute2 iptables procps openssh-client gcc git
+          python3 python3-venv ca-certificates chromium frr)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -35,6 +35,16 @@ if [ -x "$bin/pulumi" ] && [ -x "$bin/pulumi-language-python" ]; then
   exit 0
 fi
 
+# One build at a time on this machine (several commands may ask at once): wait, then look again.
+mkdir -p "${cache%/*}"
+exec 9>"${cache%/*}/.build.lock"
+flock 9
+if [ -x "$bin/pulumi" ] && [ -x "$bin/pulumi-language-python" ]; then
+  say "pulumi $want built meanwhile in $bin"
+  echo "$bin"
+  exit 0
+fi
+
 command -v go >/dev/null 2>&1 || { say "Go is needed to build the Pulumi engine: install Go 1.25 or newer"; exit 2; }
 grep -q "github.com/pulumi/pulumi/pkg/v3 v$want\$" "$here/go.mod" || {
   say "scripts/engine/go.mod does not pin pkg/v3 v$want (the SDK pin): run 'make engine-pin'"; exit 2; }

@@ -7,6 +7,10 @@
 // project's `runtime.options.virtualenv` (Pulumi.yaml) or, failing that, PULUMI_PYTHON_CMD or
 // python3. Plugin discovery is not needed: fellesdrift's programs use only the Python dynamic
 // provider, which the engine starts through pulumi-resource-pulumi-python.
+//
+// The host lives no longer than its engine: like Pulumi's own language hosts it health-checks
+// the engine's gRPC address (rpcutil.Healthcheck) and, once the engine stops answering (killed,
+// crashed), stops serving, kills the program it is running (its whole process group) and exits.
 package main
 
 import (
@@ -19,6 +23,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
@@ -32,9 +38,16 @@ var version = "0.0.0-dev"
 // bailExitCode is what the exec script exits with after it has reported the error itself.
 const bailExitCode = 32
 
+// engineCheck is how often the host asks the engine whether it is still there. Pulumi's own hosts
+// ask every 5 minutes; a local gRPC health check costs next to nothing, and a host that outlives
+// its engine by minutes holds the program (and its locks) for nothing.
+const engineCheck = 2 * time.Second
+
 type host struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
 	engine string
+	// alive is cancelled when the engine has gone away.
+	alive context.Context
 }
 
 func main() {
@@ -47,9 +60,22 @@ func main() {
 	if len(os.Args) > 1 {
 		engine = os.Args[len(os.Args)-1]
 	}
+	alive, engineGone := context.WithCancel(context.Background())
+	stop := make(chan bool)
+	go func() {
+		<-alive.Done()
+		close(stop)
+	}()
+	if engine != "" {
+		if err := rpcutil.Healthcheck(alive, engine, engineCheck, engineGone); err != nil {
+			fmt.Fprintf(os.Stderr, "pulumi-language-python: cannot watch the engine: %v\n", err)
+			os.Exit(1)
+		}
+	}
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: stop,
 		Init: func(srv *grpc.Server) error {
-			pulumirpc.RegisterLanguageRuntimeServer(srv, &host{engine: engine})
+			pulumirpc.RegisterLanguageRuntimeServer(srv, &host{engine: engine, alive: alive})
 			return nil
 		},
 	})
@@ -123,7 +149,14 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 		program,
 	}
 	args = append(args, req.GetArgs()...)
-	cmd := exec.CommandContext(ctx, python(root, req.GetInfo()), args...)
+	// The program runs until it ends, the engine cancels the call, or the engine is gone; then
+	// its whole process group goes (the program and anything it started).
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(h.alive, cancel)()
+	cmd := exec.CommandContext(runCtx, python(root, req.GetInfo()), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Dir = req.GetPwd()
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr

@@ -1,4 +1,5 @@
-"""Which stacks `plan` and `up` act on, and when they refuse."""
+"""Which stacks `plan` and `up` act on, and when they refuse; which hosts a municipality
+selection touches."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import inventory
+from fellesdrift import affected, hostvars, inventory
+from fellesdrift.hosts import Host
+from fellesdrift.model import Inventory
+from fellesdrift.network import intended
 from fellesdrift.pipeline import SelectionError, select
 
 MODEL = inventory.load([Path(__file__).resolve().parents[1] / "fixtures" / "inventories"])
@@ -47,3 +51,96 @@ def test_a_stack_without_its_file_is_destroyed_only_when_named() -> None:
 def test_destroying_a_municipality_that_still_has_its_file_is_refused() -> None:
     with pytest.raises(SelectionError, match="remove the file first"):
         select(MODEL, ["core", "tokke", "vinje"], [], None, ["vinje"])
+
+
+# --- Which hosts a municipality selection touches (fellesdrift/affected.py) -------------------
+
+def _host(name: str, *groups: str) -> Host:
+    return Host(name, f"unit-{name}", groups, "10.104.0.1", "ops", 22, "ssh-ed25519 AAAA")
+
+
+CENTRE = [_host("core-router", "core_router", "centre"),
+          _host("apt-proxy", "apt_proxy", "centre"),
+          _host("katalog", "dns_ntp", "centre"),
+          _host("overvaking", "monitoring", "centre"),
+          _host("gis-01", "gis_hosting", "centre"),
+          _host("okonomi-01", "finance_hosting", "centre")]
+
+
+def _site_hosts(model: Inventory) -> list[Host]:
+    return [_host(f"{m.slug}-{s.id}-{kind}", f"site_{kind}", f"municipality_{m.slug}",
+                  f"site_{m.slug}-{s.id}")
+            for m in model.municipalities for s in m.sites for kind in ("router", "client")]
+
+
+HOSTS = CENTRE + _site_hosts(MODEL)
+
+
+def _names(hosts: list[Host]) -> set[str]:
+    return {h.name for h in hosts}
+
+
+def _without_services(model: Inventory, slug: str, services: set[str]) -> Inventory:
+    return model.model_copy(update={"municipalities": [
+        m.model_copy(update={"services": [s for s in m.services if s.service not in services]})
+        if m.slug == slug else m for m in model.municipalities]})
+
+
+def test_a_municipality_touches_its_sites_and_the_centre_hosts_rendered_from_it() -> None:
+    vinje = {h.name for h in HOSTS if "municipality_vinje" in h.groups}
+    assert vinje and all(n.startswith("vinje-") for n in vinje)
+    # vinje subscribes to GIS and finance: both hosting servers hold its database.
+    assert _names(affected.hosts(MODEL, HOSTS, ["vinje"])) == vinje | {
+        "core-router", "katalog", "overvaking", "gis-01", "okonomi-01"}
+
+
+def test_a_hosting_server_is_touched_only_by_its_subscribers() -> None:
+    model = _without_services(MODEL, "vinje", {"okonomi"})
+    touched = _names(affected.hosts(model, HOSTS, ["vinje"]))
+    assert "gis-01" in touched and "okonomi-01" not in touched
+    model = _without_services(MODEL, "vinje", {"gis", "okonomi"})
+    touched = _names(affected.hosts(model, HOSTS, ["vinje"]))
+    assert not touched & {"gis-01", "okonomi-01", "apt-proxy"}
+    assert not any(n.startswith("tokke-") for n in touched)
+
+
+def test_a_removed_municipality_touches_every_hosting_server() -> None:
+    model = MODEL.model_copy(update={"municipalities": [
+        m for m in MODEL.municipalities if m.slug != "tokke"]})
+    every = CENTRE + _site_hosts(model)
+    assert _names(affected.hosts(model, every, [], removed=["tokke"])) == {
+        "core-router", "katalog", "overvaking", "gis-01", "okonomi-01"}
+
+
+def test_no_municipality_touches_nothing() -> None:
+    assert affected.hosts(MODEL, HOSTS, []) == []
+
+
+def test_the_neighbours_are_the_other_municipalities_clients() -> None:
+    assert _names(affected.neighbours(HOSTS, ["vinje"])) == {
+        h.name for h in HOSTS if "municipality_tokke" in h.groups and "site_client" in h.groups}
+
+
+@pytest.mark.parametrize("services", [set(), {"gis"}, {"okonomi"}, {"gis", "okonomi"}])
+def test_exactly_the_centre_hosts_whose_configuration_depends_on_the_municipality(
+        services: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render every centre host's configuration (role variables, router configuration) with
+    and without vinje: the centre hosts that differ are exactly the ones vinje touches."""
+    monkeypatch.setattr("fellesdrift.paths.LAB_DIR", tmp_path)
+    monkeypatch.setattr("fellesdrift.credentials.lab_dir", lambda env: tmp_path / env)
+    monkeypatch.setattr("fellesdrift.pki.lab_dir", lambda env: tmp_path / env)
+    with_vinje = _without_services(MODEL, "vinje", {"gis", "okonomi"} - services)
+    without = with_vinje.model_copy(update={"municipalities": [
+        m for m in with_vinje.municipalities if m.slug != "vinje"]})
+
+    def configuration(model: Inventory) -> dict[str, object]:
+        every = CENTRE + _site_hosts(model)
+        rendered: dict[str, object] = dict(hostvars.render(model, "unit", every, "key"))
+        rendered["core-router"] = (rendered["core-router"],
+                                   intended.render(model, "core-router", "frr"))
+        return rendered
+
+    before, after = configuration(without), configuration(with_vinje)
+    differ = {h.name for h in CENTRE if before[h.name] != after[h.name]}
+    touched = _names(affected.hosts(with_vinje, CENTRE + _site_hosts(with_vinje), ["vinje"]))
+    assert differ == touched & _names(CENTRE)
