@@ -19,10 +19,13 @@ from typing import Any
 
 from . import credentials, pki, topology
 from .hosts import Host
-from .model import Inventory, Municipality
+from .model import Inventory, Municipality, Site
 
 APT_PROXY_PORT = 3142
 NODE_EXPORTER_PORT = 9100
+#: The port of the link bandwidth check's iperf3 servers on the core router: one server per
+#: site link, bound to the core's address on that link (role site_router, unit iperf3@ADDRESS).
+IPERF3_PORT = 5201
 #: The routers' login for the network phase (role site_router; its shell is vtysh).
 NETOPS_USER = "netops"
 SERVICE_ALIASES = {"apt_proxy": "apt", "gis_hosting": "gis", "finance_hosting": "okonomi",
@@ -116,6 +119,11 @@ def _monitoring(model: Inventory, env: str, hosts: list[Host]) -> dict[str, Any]
             "monitoring_probes": probes}
 
 
+def link_endpoint(model: Inventory, site: Site) -> str:
+    """The core router's address on a site's broadband link: where the site measures its link."""
+    return topology.nth(topology.link_subnet(model.centre, site), 1)
+
+
 def municipality_of(host: Host) -> str | None:
     """The slug of the municipality a site host belongs to (group ``municipality_<slug>``)."""
     return next((g.removeprefix("municipality_") for g in host.groups
@@ -139,9 +147,11 @@ def _site_client(model: Inventory, env: str, host: Host, hosts: list[Host],
     site = next(s for s in m.sites if host.name == f"{slug}-{s.id}-client")
     core = _first(hosts, "core_router")
     return {
-        # The link's bandwidth, measured against the core router's iperf3 server.
+        # The link's bandwidth, measured against the core router's iperf3 server of this link
+        # (its own: sites measure at the same time without queueing for one server).
         "site_client_link": {"down_mbps": site.link.down_mbps, "up_mbps": site.link.up_mbps,
-                             "iperf3_server": core.address if core else ""},
+                             "iperf3_server": link_endpoint(model, site) if core else "",
+                             "iperf3_port": IPERF3_PORT},
         "site_client_municipality": slug,
         "site_client_dns_servers": [d.address for d in dns],
         "site_client_ntp_servers": [d.address for d in dns],
@@ -170,6 +180,7 @@ def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
         if alias and not any(r["name"] == alias for r in records):
             records.append({"name": alias, "address": h.address})
     ca = pki.ca_pem(env, model.centre.name)
+    names = {h.name for h in hosts}
     out: dict[str, dict[str, Any]] = {}
     for h in hosts:
         function = function_of(h)
@@ -200,7 +211,12 @@ def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
             v |= _site_client(model, env, h, hosts, apt, dns)
         elif function in ("core_router", "site_router"):
             v |= {"site_router_netops_keys": [netops_key],
-                  "site_router_iperf3_server": function == "core_router",
+                  # One iperf3 server per provisioned site link (its site router exists).
+                  "site_router_iperf3_servers": [
+                      link_endpoint(model, s) for m in model.municipalities for s in m.sites
+                      if f"{m.slug}-{s.id}-router" in names] if function == "core_router"
+                  else [],
+                  "site_router_iperf3_port": IPERF3_PORT,
                   "common_ssh_allow_groups": [NETOPS_USER]}
         out[h.name] = v
     return out

@@ -2,7 +2,10 @@
 inventory, in one pytest run spread over workers (pytest-xdist).
 
 Each suite skips the hosts whose function it does not check; a host's verdict counts its own
-test cases (tests/infra/conftest.py records the host of each case in the JUnit report).
+test cases (tests/infra/conftest.py records the host of each case in the JUnit report). A host
+is verified only when nothing failed and the suite of its function (:data:`ROLE_SUITES`) passed
+at least one check on it: the common checks alone never make a host verified, and a host whose
+function has no suite, or whose role checks all skipped, fails.
 """
 
 from __future__ import annotations
@@ -16,10 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import hostvars
 from .hosts import Host
 from .paths import ROOT, lab_dir
 
 SUITES = ROOT / "tests" / "infra"
+#: The suites (module names in tests/infra) that check what a host's function promises; one of
+#: them must pass a check on the host for it to be verified.
+ROLE_SUITES: dict[str, tuple[str, ...]] = {
+    "core_router": ("test_site_router",),
+    "site_router": ("test_site_router",),
+    "site_client": ("test_site_client", "test_links"),
+    "apt_proxy": ("test_apt_proxy",),
+    "dns_ntp": ("test_dns_ntp",),
+    "monitoring": ("test_monitoring",),
+    "gis_hosting": ("test_gis_hosting",),
+    "finance_hosting": ("test_finance_hosting",),
+}
 
 
 @dataclass
@@ -35,6 +51,7 @@ class Case:
 
 @dataclass
 class HostVerdict:
+    function: str = ""
     passed: int = 0
     failed: int = 0
     skipped: int = 0
@@ -42,8 +59,14 @@ class HostVerdict:
     cases: list[Case] = field(default_factory=list)
 
     @property
+    def role_checked(self) -> bool:
+        """A check of the suite of the host's function passed on it."""
+        suites = ROLE_SUITES.get(self.function, ())
+        return any(c.outcome == "passed" and c.suite in suites for c in self.cases)
+
+    @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.passed > 0
+        return self.failed == 0 and self.role_checked
 
     def add(self, case: Case) -> None:
         self.cases.append(case)
@@ -88,9 +111,23 @@ def tenancy(verdicts: dict[str, HostVerdict]) -> dict[str, dict[str, dict[str, b
     return found
 
 
+def _unchecked(v: HostVerdict) -> str:
+    """Why the host's role was not checked ("" when it was)."""
+    if v.function not in ROLE_SUITES:
+        return (f"function {v.function or '(none)'} has no suite in tests/infra: nothing "
+                "checks what this host is for")
+    if v.role_checked:
+        return ""
+    suites = ROLE_SUITES[v.function]
+    skips = [c.message for c in v.cases if c.suite in suites and c.outcome == "skipped"]
+    why = f"; it skipped {len(skips)}: {skips[0][:200]}" if skips else ""
+    return f"{' and '.join(suites)} passed no check of this {v.function} host{why}"
+
+
 def verdicts(report: Path, hosts: list[Host]) -> dict[str, HostVerdict]:
-    """Per-host verdicts from a JUnit report; a host with no case at all failed."""
-    found = {h.name: HostVerdict() for h in hosts}
+    """Per-host verdicts from a JUnit report. A host with no case at all failed; so did a host on
+    which the suite of its function passed no check (its failures say why)."""
+    found = {h.name: HostVerdict(hostvars.function_of(h)) for h in hosts}
     if report.exists():
         for element in ET.parse(report).getroot().iter("testcase"):
             name, case = _case(element)
@@ -99,6 +136,8 @@ def verdicts(report: Path, hosts: list[Host]) -> dict[str, HostVerdict]:
     for v in found.values():
         if not v.cases:
             v.add(Case("verify", "report", "failed", "no check ran against this host"))
+        elif why := _unchecked(v):
+            v.failures.append(why)
     return found
 
 

@@ -30,14 +30,15 @@ def role_defaults(role: str) -> dict[str, Any]:
 
 
 def inventory_vars(host: Any) -> dict[str, Any]:
-    """The host's Ansible inventory variables, or {} when the run has no inventory."""
+    """The host's Ansible inventory variables, or {} when the run has no inventory (``ssh://``
+    hosts). With an inventory, variables that cannot be read are an error of every check of the
+    host, never a reason to skip: a role check that skipped for that would prove nothing."""
     if not getattr(host.backend, "HAS_RUN_ANSIBLE", False):
         return {}
-    try:
-        variables = host.ansible.get_variables()
-    except Exception:  # noqa: BLE001 - no usable inventory: fall back to the defaults
-        return {}
-    return dict(variables) if isinstance(variables, dict) else {}
+    variables = host.ansible.get_variables()
+    if not isinstance(variables, dict):
+        raise TypeError(f"the inventory variables of this host are not a mapping: {variables!r}")
+    return dict(variables)
 
 
 def role_vars_for(host: Any, role: str) -> dict[str, Any]:
@@ -64,8 +65,17 @@ def is_container(host: Any) -> bool:
 
 
 def function_of(host: Any) -> str:
-    """The host's function (its first group: gis_hosting, site_router …), from the inventory."""
-    return str(inventory_vars(host).get("fellesdrift_function", ""))
+    """The host's function (its first group: gis_hosting, site_router …), from the inventory;
+    "" when the run has no inventory. An inventory that names no function for the host is an
+    error: the host's role checks would all skip."""
+    variables = inventory_vars(host)
+    if not variables:
+        return ""
+    function = variables.get("fellesdrift_function")
+    if not function:
+        raise LookupError(f"{variables.get('inventory_hostname', 'this host')}: the inventory "
+                          "names no fellesdrift_function (fellesdrift.hostvars renders it)")
+    return str(function)
 
 
 def only_for(host: Any, *functions: str) -> None:

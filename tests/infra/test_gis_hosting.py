@@ -131,10 +131,16 @@ def test_each_login_reads_its_own_database(host: Any, gis: dict[str, Any],
 def test_a_login_is_refused_on_other_databases(host: Any, gis: dict[str, Any],
                                                municipalities: list[dict[str, Any]]) -> None:
     for m in municipalities:
+        # Positive control: the same login, password and path connect to its own database.
+        own = _as_login(host, gis, m, m["database"], "SELECT 1")
+        assert own.rc == 0, f"{m['login']} cannot reach its own database: {own.stderr}"
         others = ["postgres"] + [o["database"] for o in municipalities if o is not m]
         for db in others:
             result = _as_login(host, gis, m, db, "SELECT 1")
             assert result.rc != 0, f"{m['login']} got into {db}"
+            refusal = f'no pg_hba.conf entry for host "127.0.0.1", user "{m["login"]}", ' \
+                      f'database "{db}"'
+            assert refusal in result.stderr, f"{m['login']} on {db}: {result.stderr.strip()}"
 
 
 def test_a_wrong_password_is_refused(host: Any, gis: dict[str, Any],
@@ -210,9 +216,14 @@ def test_a_wms_shows_only_its_own_municipality(host: Any, gis: dict[str, Any],
     if not pairs:
         pytest.skip("needs two municipalities with sites apart")
     m, site = pairs[0]
-    _, blank_size, _ = _getmap(host, gis, m, EMPTY_BBOX_LONLAT)
-    _, size, _ = _getmap(host, gis, m, _around([site], 0.01))
-    assert size == blank_size, f"/{m['slug']}/wms drew another municipality's site"
+    own = _getmap(host, gis, m, _around(m["sites"], 0.05))
+    blank = _getmap(host, gis, m, EMPTY_BBOX_LONLAT)
+    other = _getmap(host, gis, m, _around([site], 0.01))
+    # Three PNG maps (two error pages would be alike too), of which the own sites' is drawn.
+    for content_type, _, head in (own, blank, other):
+        assert (content_type, head) == ("image/png", PNG_SIGNATURE), (content_type, head)
+    assert own[1] > blank[1], f"/{m['slug']}/wms does not draw its own sites"
+    assert other[1] == blank[1], f"/{m['slug']}/wms drew another municipality's site"
 
 
 def test_wms_refuses_a_client_chosen_mapfile(host: Any, gis: dict[str, Any],

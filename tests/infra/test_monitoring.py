@@ -8,10 +8,9 @@ hosts (the host's function comes from the Ansible inventory)::
         --ansible-inventory=.lab/<env>/inventory.yml --connection=ansible \
         --hosts=ansible://overvaking
 
-Whether a probe *succeeds* depends on the hosting roles and the routing built elsewhere, so
-:func:`test_probes_succeed_where_the_endpoint_answers` asserts success only for endpoints that
-answer this host right now (checked with curl, the same way the probe module would), and
-skips, naming them, for the others.
+Verify runs after the network phase, when every endpoint must answer: each probe's endpoint
+answers curl from this host (the positive control, the way the probe module fetches it) and
+the probe succeeds.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
-from conftest import only_for, role_vars_for
+from conftest import inventory_vars, only_for, role_vars_for
 
 ROLE = "monitoring"
 AVAILABILITY_RECORD = "municipality_service:probe_success:avg_over_time_30d"
@@ -144,11 +143,18 @@ def test_retention(mon: dict[str, Any], api: Callable[..., Any]) -> None:
     )
 
 
-def test_every_node_target_is_listed(mon: dict[str, Any], api: Callable[..., Any]) -> None:
+def test_every_node_target_is_listed(
+    host: Any, mon: dict[str, Any], api: Callable[..., Any]
+) -> None:
+    """Every host of the inventory is a node target, and each is listed where it is scraped."""
+    targets = mon["monitoring_node_targets"]
+    everyone = set(inventory_vars(host).get("groups", {}).get("all", []))
+    assert everyone, "the inventory lists no host"
+    assert {t["name"] for t in targets} == everyone, "node targets are not the inventory's hosts"
     listed = {
         t["labels"].get("host"): t["labels"].get("instance") for t in active_targets(api, "node")
     }
-    for target in mon["monitoring_node_targets"]:
+    for target in targets:
         address = f"{target['address']}:{target.get('port', 9100)}"
         assert listed.get(target["name"]) == address, (
             f"node target {target['name']} ({address}) missing; listed: {listed}"
@@ -157,6 +163,7 @@ def test_every_node_target_is_listed(mon: dict[str, Any], api: Callable[..., Any
 
 def test_every_node_target_is_up(mon: dict[str, Any], api: Callable[..., Any]) -> None:
     wanted = {t["name"] for t in mon["monitoring_node_targets"]}
+    assert wanted, "no node target to scrape"
 
     def down() -> dict[str, str]:
         return {
@@ -260,60 +267,27 @@ def test_availability_targets_are_the_catalogue_s(
         assert found.get(probe_key(p)) == pytest.approx(float(p["availability_percent"]) / 100)
 
 
-def test_probes_succeed_where_the_endpoint_answers(
-    host: Any, mon: dict[str, Any], api: Callable[..., Any]
-) -> None:
-    """For every endpoint that answers 2xx to curl from this host now (IPv4, TLS verified against
-    the system CA store, redirects followed: what the modules do), the probe must succeed.
-    Endpoints that do not answer yet (hosting roles or routing not in place) are named in a skip."""
+def test_probes_succeed(host: Any, mon: dict[str, Any], api: Callable[..., Any]) -> None:
+    """Every endpoint answers 2xx to curl from this host (IPv4, TLS verified against the system
+    CA store, redirects followed: what the modules do), and its probe succeeds."""
     probes = mon["monitoring_probes"]
     if not probes:
         pytest.skip("no probes configured")
-    answering, silent = [], []
+    silent = []
     for p in probes:
-        check = host.run(
-            shlex.join(
-                [
-                    "curl",
-                    "-4",
-                    "-sS",
-                    "-L",
-                    "-o",
-                    "/dev/null",
-                    "--max-time",
-                    "5",
-                    "-w",
-                    "%{http_code}",
-                    p["url"],
-                ]
-            )
-        )
-        if check.rc == 0 and check.stdout.strip().startswith("2"):
-            answering.append(p)
-        else:
-            silent.append(
-                f"{p['municipality']}/{p['service']} ({p['url']}: "
-                f"{check.stdout.strip() or '-'} {check.stderr.strip()[:120]})"
-            )
+        check = host.run(shlex.join(["curl", "-4", "-sS", "-L", "-o", "/dev/null", "--max-time",
+                                     "5", "-w", "%{http_code}", p["url"]]))
+        if not (check.rc == 0 and check.stdout.strip().startswith("2")):
+            silent.append(f"{p['municipality']}/{p['service']} ({p['url']}: "
+                          f"{check.stdout.strip() or '-'} {check.stderr.strip()[:120]})")
+    assert not silent, "endpoints that do not answer the monitoring host: " + "; ".join(silent)
 
     def results() -> dict[tuple[str, str], str]:
         result = api("/api/v1/query", query='probe_success{job="blackbox"}')["result"]
         return {probe_key(s["metric"]): str(s["value"][1]) for s in result}
 
     # A probe that ran before its endpoint came up succeeds at the next interval.
-    found = (
-        poll(
-            results,
-            lambda r: all(r.get(probe_key(p)) == "1" for p in answering),
-            within=probe_settle(mon),
-        )
-        if answering
-        else {}
-    )
-    failing = [probe_key(p) for p in answering if found.get(probe_key(p)) != "1"]
+    found = poll(results, lambda r: all(r.get(probe_key(p)) == "1" for p in probes),
+                 within=probe_settle(mon))
+    failing = [probe_key(p) for p in probes if found.get(probe_key(p)) != "1"]
     assert not failing, f"endpoints answer curl but their probes fail: {failing}"
-    if silent:
-        pytest.skip(
-            f"{len(answering)} probe(s) succeed; {len(silent)} endpoint(s) do not answer from this "
-            f"host yet, so their probes are expected to fail: {'; '.join(silent)}"
-        )

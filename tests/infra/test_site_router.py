@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import only_for, role_vars_for
+from conftest import inventory_vars, only_for, role_vars_for
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +38,26 @@ def test_netops_accepts_exactly_the_keys(host: Any, router: dict[str, Any]) -> N
         keys = host.file(f"/home/{user}/.ssh/authorized_keys").content_string
     have = {" ".join(k.split()[:2]) for k in keys.splitlines() if k.strip()}
     want = {" ".join(k.split()[:2]) for k in router["site_router_netops_keys"]}
-    if want:
-        assert have == want
+    assert want, "no netops key in the inventory: the network phase could not log in"
+    assert have == want
 
 
 def test_forwarding_is_on(host: Any, router: dict[str, Any]) -> None:
     assert host.file("/proc/sys/net/ipv4/ip_forward").content_string.strip() == "1"
 
 
-def test_core_router_answers_iperf3(host: Any, router: dict[str, Any]) -> None:
-    if not router["site_router_iperf3_server"]:
-        pytest.skip("no iperf3 server asked for on this router")
-    assert host.service("iperf3").is_running
-    assert host.socket(f"tcp://0.0.0.0:{router['site_router_iperf3_port']}").is_listening or \
-        host.socket(f"tcp://:::{router['site_router_iperf3_port']}").is_listening
+def test_the_core_router_serves_iperf3_on_every_site_link(host: Any,
+                                                          router: dict[str, Any]) -> None:
+    """One iperf3 server per site link (unit iperf3@ADDRESS), listening on the core's address
+    on that link: as many as the inventory has site clients."""
+    only_for(host, "core_router")
+    servers = list(router["site_router_iperf3_servers"])
+    sites = inventory_vars(host).get("groups", {}).get("site_client", [])
+    assert len(servers) == len(sites), (
+        f"{len(servers)} iperf3 servers for {len(sites)} site clients")
+    port = router["site_router_iperf3_port"]
+    listening = set(host.socket.get_listening_sockets())
+    for address in servers:
+        unit = host.service(f"iperf3@{address}")
+        assert unit.is_running and unit.is_enabled, f"iperf3@{address} does not run"
+        assert f"tcp://{address}:{port}" in listening, f"nothing listens on {address}:{port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,19 @@ def test_every_rendered_input_is_documented_in_the_role(
     documented = set(spec["argument_specs"]["main"]["options"] or {})
     given = {k for v in rendered.values() for k in v if k.startswith(f"{role}_")}
     assert given <= documented, f"undocumented inputs of {role}: {given - documented}"
+
+
+def test_every_site_link_has_its_own_iperf3_server_on_the_core(
+        rendered: dict[str, dict[str, Any]]) -> None:
+    servers = rendered["core-router"]["site_router_iperf3_servers"]
+    clients = {n: v["site_client_link"] for n, v in rendered.items() if n.endswith("-client")}
+    assert sorted(c["iperf3_server"] for c in clients.values()) == sorted(servers)
+    assert len(set(servers)) == len(clients) == 2  # one each, none shared
+    for name, link in clients.items():
+        # The core's end of this site's own /30: the measurement crosses exactly its link.
+        router = rendered[name.replace("-client", "-router")]
+        assert link["iperf3_port"] == rendered["core-router"]["site_router_iperf3_port"]
+        assert router["site_router_iperf3_servers"] == []
+        address = ipaddress.IPv4Address(link["iperf3_server"])
+        assert address in ipaddress.IPv4Network("10.104.252.0/22")  # the centre's links range
+        assert int(address) % 4 == 1  # the first address of a /30: the core's end

@@ -1,0 +1,103 @@
+"""Verify cannot pass by skipping: per-host verdicts from a real pytest run (the command
+fellesdrift.verify runs, the real conftest of tests/infra, testinfra's Ansible backend, the
+JUnit report pytest writes) on a tiny suite run against this machine."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fellesdrift import paths, topology, verify
+from fellesdrift.hosts import Host
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITES = ROOT / "tests" / "infra"
+
+# A common check every host passes, and a site client's role check (it skips on other hosts,
+# as the real role suites do, through the conftest's `require`).
+COMMON = """
+def test_the_host_answers(host):
+    assert host.run("true").rc == 0
+"""
+SITE_CLIENT = """
+def test_the_site_client_answers(host, require):
+    require("site_client")
+    assert host.run("true").rc == 0
+"""
+
+
+def _host(name: str, function: str) -> Host:
+    return Host(name, name, (function,), "127.0.0.1", "ops", 22, "k")
+
+
+@pytest.fixture(scope="module")
+def found(tmp_path_factory: pytest.TempPathFactory) -> dict[str, verify.HostVerdict]:
+    tmp = tmp_path_factory.mktemp("verify")
+    suite = tmp / "infra"
+    suite.mkdir()
+    shutil.copy(SUITES / "conftest.py", suite / "conftest.py")
+    (suite / "test_common.py").write_text(textwrap.dedent(COMMON))
+    (suite / "test_site_client.py").write_text(textwrap.dedent(SITE_CLIENT))
+    local = {"ansible_connection": "local"}
+    inventory = tmp / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {
+        "client": local | {"fellesdrift_function": "site_client"},
+        # The inventory says nothing of what this host is: its role checks cannot be chosen.
+        "unreadable": local,
+        # The inventory calls a site client something else: its role suite skips entirely.
+        "skipped": local | {"fellesdrift_function": "site_router"},
+        "unknown": local | {"fellesdrift_function": "jukebox"},
+    }}}))
+    hosts = [_host("client", "site_client"), _host("unreadable", "site_client"),
+             _host("skipped", "site_client"), _host("unknown", "jukebox")]
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(paths, "LAB_DIR", tmp / ".lab")
+    try:
+        return verify.run("unit", inventory, hosts, suites=[suite], workers=2)
+    finally:
+        monkey.undo()
+
+
+def test_a_host_whose_role_check_passed_is_verified(found: dict[str, verify.HostVerdict]
+                                                    ) -> None:
+    client = found["client"]
+    assert (client.passed, client.failed, client.skipped) == (2, 0, 0)
+    assert client.ok, client.failures
+
+
+def test_a_host_with_unreadable_variables_is_not_verified(
+        found: dict[str, verify.HostVerdict]) -> None:
+    v = found["unreadable"]
+    assert not v.ok
+    assert v.failed >= 1
+    assert any("fellesdrift_function" in f for f in v.failures), v.failures
+
+
+def test_a_host_whose_role_suite_only_skipped_is_not_verified(
+        found: dict[str, verify.HostVerdict]) -> None:
+    v = found["skipped"]
+    assert (v.passed, v.failed, v.skipped) == (1, 0, 1)  # the common check alone passed
+    assert not v.ok
+    assert any("test_site_client" in f and "passed no check" in f for f in v.failures), \
+        v.failures
+
+
+def test_a_host_of_unknown_function_is_not_verified(found: dict[str, verify.HostVerdict]
+                                                    ) -> None:
+    v = found["unknown"]
+    assert v.failed == 0 and v.passed >= 1
+    assert not v.ok
+    assert any("jukebox has no suite" in f for f in v.failures), v.failures
+
+
+def test_every_function_the_stacks_make_has_a_role_suite() -> None:
+    functions = set(topology.SHARED_FUNCTIONS.values()) | {"core_router", "site_router",
+                                                          "site_client"}
+    assert functions <= set(verify.ROLE_SUITES), functions - set(verify.ROLE_SUITES)
+    for suites in verify.ROLE_SUITES.values():
+        for suite in suites:
+            assert (SUITES / f"{suite}.py").is_file(), suite
