@@ -254,7 +254,8 @@ WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=16,
 def _stack_lines(results: list[provision.StackResult]) -> bool:
     for r in results:
         if r.error:
-            console.print(f"  [red]{r.stack}: FAILED[/] {r.error}", soft_wrap=True)
+            # The error names the stack (provision.explain).
+            console.print(f"  [red]FAILED[/] {r.error}", soft_wrap=True, highlight=False)
         else:
             console.print(f"  {r.stack}: {_changes(r.changes)}")
     return not any(r.error for r in results)
@@ -501,6 +502,9 @@ def _limit_names(limit: str, hosts_: list[Any]) -> set[str]:
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
+    if not summary["hosts"]:
+        out.print(_summary_line(summary), soft_wrap=True, markup=False)
+        return
     table = Table(title="fellesdrift up", show_lines=False)
     for col in ("host", "address", "converge ok/changed/failed", "verify passed/failed", ""):
         table.add_column(col)
@@ -511,8 +515,17 @@ def _print_summary(summary: dict[str, Any]) -> None:
                       f"{v['passed']}/{v['failed']}",
                       "[green]ok" if r["ok"] else "[red]FAILED")
     out.print(table)
-    out.print(f"Pulumi changes: {summary['pulumi_changes']}; Ansible changed: "
-              f"{summary['ansible_changed']}; {summary['seconds']} s")
+    out.print(_summary_line(summary), soft_wrap=True, markup=False)
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    """The run's last word: failed (in which phase) or done, what changed, how long."""
+    verdict = (f"up FAILED in {summary['failed']}" if summary["failed"] else "up ok")
+    scope = (f"{summary['hosts_worked_on']} of {summary['hosts_in_lab']} hosts"
+             if summary["hosts_worked_on"] != summary["hosts_in_lab"] else
+             f"{summary['hosts_in_lab']} hosts")
+    return (f"{verdict}: {scope}; Pulumi changes: {summary['pulumi_changes']}; Ansible "
+            f"changed: {summary['ansible_changed']}; {summary['seconds']} s")
 
 
 @app.command()
@@ -707,6 +720,9 @@ def main() -> None:
     except pipeline.SelectionError as e:
         console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
         sys.exit(1)
+    except pipeline.PreflightError as e:
+        console.print(f"error: {e}; nothing was made.", markup=False, soft_wrap=True)
+        sys.exit(2)
     except (EngineError, lab.LabError, provision.ProvisionError, topology.TopologyError,
             statuses.StatusError, invoicing.InvoiceError) as e:
         console.print(f"error: {e}", markup=False, soft_wrap=True)

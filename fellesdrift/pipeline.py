@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import converge, hosts, hostvars, lab, provision, report, status, verify
+from . import affected, converge, doctor, hosts, hostvars, lab, provision, report, status, verify
 from .converge import Idempotence
 from .model import Inventory
 from .network import push
@@ -28,6 +28,22 @@ class SelectionError(ValueError):
     """A selection the user asked for that cannot be applied safely; nothing was applied."""
 
 
+class PreflightError(RuntimeError):
+    """A program `up` needs is missing; nothing was made."""
+
+
+#: The check of a site client that says whether it reaches another municipality's hosts: run on
+#: the other municipalities' clients, it is the column of the network tenancy matrix.
+ISOLATION_CHECK = "test_no_host_of_another_municipality_is_reachable"
+
+
+def preflight() -> None:
+    """Before `up` makes anything: every program it runs is here (:data:`doctor.PROGRAMS`)."""
+    missing = doctor.missing_programs()
+    if missing:
+        raise PreflightError(doctor.install_hint(missing))
+
+
 @dataclass
 class Selection:
     core: bool
@@ -37,6 +53,14 @@ class Selection:
     @property
     def targets(self) -> list[str]:
         return ([provision.CORE] if self.core else []) + self.municipalities
+
+    def hosts(self, model: Inventory, every: list[hosts.Host]) -> list[hosts.Host]:
+        """The hosts this selection converges, pushes and verifies: every host when the core
+        is selected, else the selected municipalities' hosts and the centre hosts rendered
+        from them (:mod:`fellesdrift.affected`)."""
+        if self.core:
+            return list(every)
+        return affected.hosts(model, every, self.municipalities, self.destroy)
 
 
 def changed_files(base: str) -> list[str]:
@@ -157,17 +181,42 @@ class Outcome:
     #: The routers compared with their intended configuration at the end (dry run).
     in_sync: list[push.DeviceResult] = field(default_factory=list)
     verdicts: dict[str, verify.HostVerdict] = field(default_factory=dict)
+    #: After a partial `up`: the other municipalities' site clients, checked for whether they
+    #: reach the selected municipalities (the columns of the network tenancy matrix).
+    columns: dict[str, verify.HostVerdict] = field(default_factory=dict)
     report: Written | None = None
     seconds: float = 0.0
+    #: The hosts of the lab (``hosts`` are those this run worked on).
+    every: int = 0
+    #: The selection touched no host (e.g. --only-changed with no inventory change).
+    idle: bool = False
+
+    @property
+    def failed(self) -> str | None:
+        """The first phase that failed (None: the run succeeded)."""
+        if any(s.error for s in self.stacks):
+            return "provision"
+        if self.idle:
+            return None
+        if not self.hosts:
+            return "provision"  # the stacks declared no host
+        if self.converge is None or not self.converge.ok:
+            return "converge"
+        if any(r.status == "failed" for r in self.network):
+            return "network"
+        if self.idempotence is None or not self.idempotence.ok:
+            return "idempotence"
+        if not all(r.status == "unchanged" for r in self.in_sync):
+            return "network in sync"
+        if not all(self.verdicts.get(h.name, verify.HostVerdict()).ok for h in self.hosts):
+            return "verify"
+        if not all(_isolated(v) for v in self.columns.values()):
+            return "verify (tenancy columns)"
+        return None
 
     @property
     def ok(self) -> bool:
-        return (not any(s.error for s in self.stacks) and self.converge is not None
-                and self.converge.ok and bool(self.hosts)
-                and self.idempotence is not None and self.idempotence.ok
-                and not any(r.status == "failed" for r in self.network)
-                and all(r.status == "unchanged" for r in self.in_sync)
-                and all(self.verdicts.get(h.name, verify.HostVerdict()).ok for h in self.hosts))
+        return self.failed is None
 
     def summary(self) -> dict[str, Any]:
         rows = []
@@ -187,7 +236,10 @@ class Outcome:
         idem = self.idempotence
         return {
             "ok": self.ok,
+            "failed": self.failed,
             "seconds": round(self.seconds, 1),
+            "hosts_worked_on": len(self.hosts),
+            "hosts_in_lab": self.every,
             "stacks": [{"stack": s.stack, "changes": s.changes, "changed": s.changed,
                         "error": s.error} for s in self.stacks],
             "pulumi_changes": sum(s.changed for s in self.stacks),
@@ -200,7 +252,7 @@ class Outcome:
             "network": [r.as_dict() for r in self.network],
             "network_in_sync": {r.device: r.status == "unchanged" for r in self.in_sync},
             "hosts": rows,
-            "tenancy": verify.tenancy(self.verdicts),
+            "tenancy": verify.tenancy({**self.columns, **self.verdicts}),
             "report": str(self.report.html) if self.report else None,
         }
 
@@ -216,11 +268,24 @@ def inventory_for(model: Inventory, env: str) -> tuple[list[hosts.Host], Path]:
     return every, hosts.ansible_inventory(env, every, variables)
 
 
+def _isolated(verdict: verify.HostVerdict) -> bool:
+    """The isolation check ran on this site client and passed."""
+    return any(c.name == ISOLATION_CHECK and c.outcome == "passed" for c in verdict.cases) \
+        and not any(c.name == ISOLATION_CHECK and c.outcome == "failed" for c in verdict.cases)
+
+
 def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
        progress: converge.Progress, workers: int = 3) -> Outcome:
-    """Provision, converge, converge again (idempotence), verify; each phase's result goes
-    into the lab's status record, and the report is written at the end."""
+    """Provision, converge, network, converge again (idempotence), verify; each phase's result
+    goes into the lab's status record, and the report is written at the end.
+
+    Converge, network and verify work on the hosts the selection touches
+    (:meth:`Selection.hosts`): after `up -m SLUG`, that municipality's hosts and the centre
+    hosts rendered from it; the other municipalities' clients are checked for whether they
+    reach it. Raises :class:`PreflightError` before anything is made if a program is missing.
+    """
     started = time.monotonic()
+    preflight()
     waivers = converge.load_waivers()
     settings = lab_settings(model, env, say)
     outcome = Outcome(provision_all(selection, folder, settings, say, workers))
@@ -229,15 +294,29 @@ def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
         outcome.seconds = time.monotonic() - started
         return outcome
     destroy_municipalities(env, selection.destroy, say)
-    outcome.hosts, inventory = inventory_for(model, env)
+    every, inventory = inventory_for(model, env)
+    outcome.every = len(every)
+    outcome.hosts = selection.hosts(model, every)
     names = [h.name for h in outcome.hosts]
+    if not names and not selection.core:
+        say("the selection touches no host: nothing to converge or verify")
+        outcome.idle = True
+        outcome.seconds = time.monotonic() - started
+        return outcome
+    limit = None if len(names) == len(every) else ",".join(names)
+    if limit is not None:
+        say(f"working on {len(names)} of {len(every)} hosts: {', '.join(names)}")
+
+    def converge_run() -> converge.ConvergeResult:
+        return converge.run(env, inventory, len(names), progress=progress, limit=limit)
+
     say("converging …")
-    first = outcome.converge = converge.run(env, inventory, len(names), progress=progress)
+    first = outcome.converge = converge_run()
     if first.ok:
         say("configuring the network (netmiko) …")
         outcome.network = push.run(model, env, outcome.hosts, workers=8)
         say("converging again: a second run must change nothing …")
-        second = converge.run(env, inventory, len(names), progress=progress)
+        second = converge_run()
         outcome.idempotence = converge.judge(second, waivers)
         unwaived = Counter(t.host for t in outcome.idempotence.changed)
         status.record(env, "converge",
@@ -253,9 +332,15 @@ def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
             for r in outcome.in_sync})
     else:
         status.record(env, "converge", status.from_converge(first.recap, {}, names))
+    neighbours = [] if limit is None else affected.neighbours(every, selection.municipalities)
+    if neighbours:
+        say(f"verifying that {len(neighbours)} site client(s) of the other municipalities do "
+            "not reach the selected ones …")
+        outcome.columns = verify.run(env, inventory, neighbours, suites=[
+            verify.SUITES / f"test_site_client.py::{ISOLATION_CHECK}"])
     say("verifying …")
     outcome.verdicts = verify.run(env, inventory, outcome.hosts)
     status.record(env, "verify", status.from_verdicts(outcome.verdicts))
-    outcome.report = report.write(model, env, report.default_folder(env), outcome.hosts)
+    outcome.report = report.write(model, env, report.default_folder(env), every)
     outcome.seconds = time.monotonic() - started
     return outcome

@@ -88,8 +88,27 @@ def explain(stack: str, err: Exception) -> str:
     if "pending operations" in text or "interrupted" in text:
         return (f"{stack} has operations a killed run left pending; run "
                 f"`fellesdrift recover --stack {stack}`, then `fellesdrift up` again")
-    lines = [ln.strip() for ln in text.splitlines() if "error" in ln.lower()]
-    return f"{stack}: " + (" / ".join(lines[-3:]) if lines else text.strip()[-600:])
+    return f"{stack}: {_error_lines(text) or text.strip()[-600:]}"
+
+
+#: What the engine wraps a program's own error in, and its generic closing lines.
+_WRAPPERS = re.compile(r"^(error:\s*|Exception calling application:\s*|Exception:\s*)+")
+_GENERIC = {"update failed", "preview failed", "refresh failed", "destroy failed"}
+
+
+def _error_lines(text: str) -> str:
+    """The engine's error lines without their wrappers, each said once."""
+    found: list[str] = []
+    for line in text.splitlines():
+        if "error" not in line.lower():
+            continue
+        # A progress line ("<resource> running error: …") says it after its resource.
+        said = line.rsplit("error:", 1)[-1] if "error:" in line else line
+        clean = _WRAPPERS.sub("", said.strip()).strip()
+        if clean and clean.lower() not in _GENERIC and clean not in found \
+                and not clean.lower().startswith(("code:", "stderr:", "stdout:")):
+            found.append(clean)
+    return " / ".join(found[-3:])
 
 
 def up(target: str, inventory: Path, lab: LabSettings, on_output: Output = None) -> StackResult:

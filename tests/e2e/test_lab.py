@@ -31,12 +31,23 @@ import pytest
 from fellesdrift import lab
 from fellesdrift.paths import lab_dir
 
+#: Why this machine cannot run the lab ("" when it can).
+UNAVAILABLE = (
+    "needs root" if os.geteuid() != 0 else "needs podman" if shutil.which("podman") is None else ""
+)
+#: In CI a lab that cannot start is a failure, not a skip: a green run must have tested a lab.
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
 pytestmark = [
     pytest.mark.lab,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or shutil.which("podman") is None, reason="needs root and podman"
-    ),
+    pytest.mark.skipif(bool(UNAVAILABLE) and not IN_CI, reason=UNAVAILABLE),
 ]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def lab_can_start() -> None:
+    if UNAVAILABLE:
+        pytest.fail(f"CI=true and the lab cannot start here: {UNAVAILABLE}", pytrace=False)
 
 ENV = "labtest2"
 AGGREGATE = "10.100.240.0/20"
@@ -399,9 +410,10 @@ def test_only_the_egress_host_reaches_debian_mirrors(hosts: dict[str, dict[str, 
     assert pexec(PROXY, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "0"
     got = pexec(PROXY, "sh", "-c", APT_UPDATE, timeout=90)
     assert got.returncode == 0, got.stdout[-500:] + got.stderr[-500:]
-    started = time.monotonic()
     denied = pexec(CLIENT, "sh", "-c", APT_UPDATE, timeout=90)
-    assert denied.returncode != 0 and time.monotonic() - started < 10
+    # apt-get itself gave up (124 would be `timeout` cutting it off: a lab that lets packets
+    # out and waits for answers that never come)
+    assert denied.returncode not in (0, 124), denied.stdout[-500:] + denied.stderr[-500:]
     # not only name resolution: there is no route out at all (nothing is sent)
     mirror = pexec(PROXY, "getent", "ahostsv4", "deb.debian.org").stdout.split()[0]
     connect = pexec(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from fellesdrift import doctor, engine
+from fellesdrift import doctor, engine, lab
 
 ROOT = Path(__file__).resolve().parents[2]
 SETUP = ROOT / "scripts" / "setup.sh"
@@ -257,3 +257,29 @@ def test_a_package_dropped_from_setup_is_caught(tmp_path: Path) -> None:
         found = problems(program_calls(), _without(dropped, tmp_path))
         assert any(f"Debian package {dropped}, which setup-without-{dropped}.sh does not "
                    "install" in f for f in found), (dropped, found)
+
+
+def test_up_stops_before_making_anything_when_a_program_is_missing(tmp_path: Path) -> None:
+    """`up` on a machine without iptables (the first user's machine): one line saying what to
+    install, exit 2, and no network, route or lab file made."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for p in doctor.PROGRAMS:  # every program `up` runs but iptables
+        where = shutil.which(p.name)
+        if where and p.package != "iptables":
+            (tools / p.name).symlink_to(where)
+    path = [str(tools)] + [d for d in os.environ["PATH"].split(os.pathsep)
+                           if not (Path(d) / "iptables").exists()]
+    assert shutil.which("iptables", path=os.pathsep.join(path)) is None
+    env = "preflight-unit"
+    proc = subprocess.run([sys.executable, "-m", "fellesdrift", "up",
+                           str(ROOT / "tests" / "fixtures" / "inventories"), "--env", env],
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "PATH": os.pathsep.join(path)})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        "error: missing iptables, ip6tables: run `make setup` as root (or `apt-get install "
+        "iptables`); nothing was made."], proc.stderr
+    assert not (ROOT / ".lab" / env).exists()
+    if shutil.which("podman"):
+        assert not lab._labeled("network", env) and not lab._labeled("container", env)
