@@ -4,8 +4,10 @@ JUnit report pytest writes) on a tiny suite run against this machine."""
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,48 @@ def test_every_function_the_stacks_make_has_a_role_suite() -> None:
     for suites in verify.ROLE_SUITES.values():
         for suite in suites:
             assert (SUITES / f"{suite}.py").is_file(), suite
+
+
+
+def _claim(ledger: Path, amount: float, log: Path, hold_until: Path, then: Path | None) -> None:
+    """Hold ``amount`` of a budget of 1000 until the file ``hold_until`` exists (at most two
+    seconds), noting in ``log`` when it was held and let go; then create ``then``."""
+    from budget import held
+
+    with held("unit", amount, 1000, path=ledger):
+        with log.open("a") as f:
+            f.write(f"start {amount} {time.monotonic()}\n")
+        deadline = time.monotonic() + 2
+        while not hold_until.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        end = time.monotonic()
+    with log.open("a") as f:
+        f.write(f"end {amount} {end}\n")
+    if then:
+        then.touch()
+
+
+@pytest.mark.parametrize("first, second, together", [(400, 500, True), (600, 500, False)])
+def test_link_checks_share_the_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      first: float, second: float, together: bool) -> None:
+    """Claims that fit the budget are held at the same time (the first is let go only once the
+    second held its share); a claim that does not fit waits until the other let go."""
+    monkeypatch.syspath_prepend(str(SUITES))
+    ledger, log, go, now = (tmp_path / n for n in ("ledger.json", "log", "go", "now"))
+    now.touch()
+    ctx = multiprocessing.get_context("fork")
+    a = ctx.Process(target=_claim, args=(ledger, first, log, go, None))
+    a.start()
+    while not log.exists():
+        time.sleep(0.05)
+    b = ctx.Process(target=_claim, args=(ledger, second, log, now, go))
+    b.start()
+    a.join(10)
+    b.join(10)
+    events = sorted((float(t), kind, float(n)) for kind, n, t in
+                    (line.split() for line in log.read_text().splitlines()))
+    order = [(kind, n) for _, kind, n in events]
+    if together:
+        assert order == [("start", first), ("start", second), ("end", second), ("end", first)]
+    else:
+        assert order == [("start", first), ("end", first), ("start", second), ("end", second)]
