@@ -18,6 +18,7 @@ import ansible_mitogen
 import ansible_runner
 import yaml
 
+from . import credentials
 from .paths import PLAYBOOKS, ROOT, lab_dir
 
 
@@ -124,7 +125,10 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
-    runner = ansible_runner.run(
+    # The roles' secrets are !vault values in the inventory; ansible.cfg's vault password script
+    # prints the centre's passphrase. ansible-runner writes the run's environment into its
+    # artifacts (`command`): the passphrase never travels in it (credentials.passphrase_service).
+    runner = ansible_runner.interface.init_runner(
         private_data_dir=str(data_dir),
         project_dir=str(ROOT),
         playbook=str(PLAYBOOKS / playbook),
@@ -148,6 +152,11 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
         event_handler=events,
         rotate_artifacts=20,
     )
+    with credentials.passphrase_service() as (withheld, channel):
+        for name in withheld:
+            runner.config.env.pop(name, None)
+        runner.config.env.update(channel)
+        runner.run()
     if runner.rc and not events.failures:
         tail = (Path(runner.config.artifact_dir) / "stdout").read_text(errors="replace")
         events.failures.append(f"ansible-playbook exited {runner.rc}: {tail.strip()[-500:]}")

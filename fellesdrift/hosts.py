@@ -2,6 +2,11 @@
 
 Everything here is rendered from stack outputs: the Ansible inventory, the SSH client config
 for testinfra and the lab's known_hosts. No address is ever guessed.
+
+Ansible never templates what the model says: in the inventory every string of the role
+variables is ``!unsafe`` (Ansible's mark for data that is not a template), every
+:class:`~fellesdrift.credentials.Secret` a ``!vault`` value encrypted with the centre's
+passphrase. Only the connection settings the platform derives itself stay plain.
 """
 
 from __future__ import annotations
@@ -12,8 +17,45 @@ from typing import Any
 
 import yaml
 
-from . import lab
+from . import credentials, lab
 from .paths import lab_dir
+
+
+class _Plain(str):
+    """A string the inventory writes as a plain scalar: a mapping key, or a connection setting
+    (the platform derives those from stack outputs and the lab's files, and testinfra reads them
+    from ``ansible-inventory --list`` as they are)."""
+
+    __slots__ = ()
+
+
+class InventoryDumper(yaml.SafeDumper):
+    """YAML for Ansible: strings ``!unsafe``, secrets ``!vault``, mapping keys plain."""
+
+    def represent_unsafe(self, data: str) -> yaml.Node:
+        # Double-quoted: every line break and control character escaped, so nothing is folded.
+        return self.represent_scalar("!unsafe", data, style='"')
+
+    def represent_secret(self, data: credentials.Secret) -> yaml.Node:
+        return self.represent_scalar("!vault", credentials.encrypt(data), style="|")
+
+    def represent_plain(self, data: _Plain) -> yaml.Node:
+        return self.represent_str(str(data))
+
+    def represent_plain_keys(self, data: dict[Any, Any]) -> yaml.Node:
+        return self.represent_mapping("tag:yaml.org,2002:map", [
+            (_Plain(k) if isinstance(k, str) else k, v) for k, v in data.items()])
+
+
+InventoryDumper.add_representer(str, InventoryDumper.represent_unsafe)
+InventoryDumper.add_representer(credentials.Secret, InventoryDumper.represent_secret)
+InventoryDumper.add_representer(_Plain, InventoryDumper.represent_plain)
+InventoryDumper.add_representer(dict, InventoryDumper.represent_plain_keys)
+
+
+def inventory_yaml(data: Any) -> str:
+    """``data`` as YAML for an Ansible inventory (see :class:`InventoryDumper`)."""
+    return yaml.dump(data, Dumper=InventoryDumper, sort_keys=False, allow_unicode=True)
 
 
 @dataclass(frozen=True)
@@ -42,7 +84,8 @@ def trust(env: str, hosts: list[Host]) -> Path:
 def ansible_inventory(env: str, hosts: list[Host],
                       variables: dict[str, dict[str, Any]] | None = None) -> Path:
     """Write the Ansible inventory for these hosts, with each host's role ``variables``
-    (:func:`fellesdrift.hostvars.render`); returns its path. It holds passwords: mode 0600."""
+    (:func:`fellesdrift.hostvars.render`) marked ``!unsafe`` and secrets ``!vault``; returns
+    its path (mode 0600)."""
     key, _ = lab.lab_keypair(env)
     variables = variables or {}
     groups: dict[str, dict[str, Any]] = {}
@@ -50,21 +93,21 @@ def ansible_inventory(env: str, hosts: list[Host],
         for g in h.groups:
             groups.setdefault(g, {"hosts": {}})["hosts"][h.name] = {}
     inventory = {"all": {
-        "hosts": {h.name: {"ansible_host": h.address, "ansible_user": h.ssh_user,
-                           "ansible_port": h.ssh_port, **variables.get(h.name, {})}
+        "hosts": {h.name: {**variables.get(h.name, {}), "ansible_host": _Plain(h.address),
+                           "ansible_user": _Plain(h.ssh_user), "ansible_port": h.ssh_port}
                   for h in hosts},
         "vars": {
-            "ansible_ssh_private_key_file": str(key),
+            "ansible_ssh_private_key_file": _Plain(key),
             "ansible_ssh_common_args":
-                f"-o UserKnownHostsFile={lab.known_hosts_path(env)} "
-                "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
+                _Plain(f"-o UserKnownHostsFile={lab.known_hosts_path(env)} "
+                       "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"),
         },
         "children": groups,
     }}
     path = lab_dir(env) / "inventory.yml"
     path.touch(mode=0o600)
     path.chmod(0o600)
-    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    path.write_text(inventory_yaml(inventory), encoding="utf-8")
     return path
 
 

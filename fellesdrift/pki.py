@@ -1,6 +1,8 @@
 """The operations centre's own certificate authority, per lab.
 
-The CA lives in ``.lab/<env>/pki/`` (key mode 0600) and signs the centre's TLS endpoints.
+The CA's and the endpoints' certificates live in ``.lab/<env>/pki/``; their private keys only in
+the lab's encrypted store (:mod:`fellesdrift.credentials`). The CA signs the centre's TLS
+endpoints.
 Every host trusts it (the role ``common`` installs its certificate), so a site client checks
 the finance endpoint's certificate against it. A certificate is issued again only when its
 names change or it is close to expiry; otherwise each run hands the roles the same files.
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from . import credentials
 from .paths import lab_dir
 
 CA_DAYS = 3650
@@ -29,38 +31,42 @@ RENEW_DAYS = 30
 @dataclass(frozen=True)
 class Pem:
     cert: str
-    key: str
+    key: credentials.Secret
 
 
 def _dir(env: str) -> Path:
     return lab_dir(env) / "pki"
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+def _pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _load(path: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
-    cert_file, key_file = path.with_suffix(".crt"), path.with_suffix(".key")
-    if not (cert_file.exists() and key_file.exists()):
+def _load(env: str, name: str
+          ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
+    """The certificate ``name`` and its key (from the encrypted store), None unless both exist."""
+    cert_file = _dir(env) / f"{name}.crt"
+    legacy = cert_file.with_suffix(".key")  # earlier versions kept the key beside it, in clear
+    if legacy.exists():
+        credentials.keep_private_key(env, f"pki/{name}", legacy.read_text())
+        legacy.unlink()
+    pem = credentials.private_key(env, f"pki/{name}")
+    if not (cert_file.exists() and pem):
         return None
-    key = serialization.load_pem_private_key(key_file.read_bytes(), None)
+    key = serialization.load_pem_private_key(pem.encode(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     return x509.load_pem_x509_certificate(cert_file.read_bytes()), key
 
 
-def _save(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_key(path.with_suffix(".key"), key)
-    path.with_suffix(".crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+def _save(env: str, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+    credentials.keep_private_key(env, f"pki/{name}", _pem(key))
+    _dir(env).mkdir(parents=True, exist_ok=True)
+    (_dir(env) / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _fresh(cert: x509.Certificate) -> bool:
@@ -69,8 +75,7 @@ def _fresh(cert: x509.Certificate) -> bool:
 
 def authority(env: str, centre_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """The lab's CA, made on first use."""
-    path = _dir(env) / "ca"
-    found = _load(path)
+    found = _load(env, "ca")
     if found and _fresh(found[0]):
         return found
     key = ec.generate_private_key(ec.SECP256R1())
@@ -86,7 +91,7 @@ def authority(env: str, centre_name: str) -> tuple[x509.Certificate, ec.Elliptic
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                            critical=False)
             .sign(key, hashes.SHA256()))
-    _save(path, cert, key)
+    _save(env, "ca", cert, key)
     return cert, key
 
 
@@ -107,8 +112,7 @@ def _names(cert: x509.Certificate) -> set[str]:
 def server(env: str, centre_name: str, dns_names: list[str], addresses: list[str]) -> Pem:
     """A server certificate for these names, signed by the lab's CA (reused while valid)."""
     ca_cert, ca_key = authority(env, centre_name)
-    path = _dir(env) / dns_names[0]
-    found = _load(path)
+    found = _load(env, dns_names[0])
     wanted = set(dns_names) | set(addresses)
     if not (found and _fresh(found[0]) and _names(found[0]) == wanted
             and found[0].issuer == ca_cert.subject):
@@ -128,8 +132,8 @@ def server(env: str, centre_name: str, dns_names: list[str], addresses: list[str
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                     ca_key.public_key()), critical=False)
                 .sign(ca_key, hashes.SHA256()))
-        _save(path, cert, key)
+        _save(env, dns_names[0], cert, key)
         found = (cert, key)
     cert, key = found
     return Pem(cert.public_bytes(serialization.Encoding.PEM).decode(),
-               path.with_suffix(".key").read_text())
+               credentials.Secret(_pem(key)))

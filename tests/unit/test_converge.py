@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import converge, verify
+from fellesdrift import converge, credentials, hosts, verify
 from fellesdrift.hosts import Host
 
 
@@ -91,3 +91,51 @@ def test_verdicts_per_host_and_tenancy_from_junit(tmp_path: Path) -> None:
     assert "sshd allows root" in found["gis-01"].failures[0]
     assert not found["okonomi-01"].ok  # no check ran against it: never counted as passed
     assert verify.tenancy(found) == {"gis": {"vinje": {"vinje": True, "tokke": False}}}
+
+
+SECRET_PLAYBOOK = """
+- name: Use a secret
+  hosts: probe
+  gather_facts: false
+  connection: local
+  tasks:
+    - name: Check every item (each holds a password)
+      ansible.builtin.assert:
+        that: item.password | length > 20
+      loop: "{{ probe_municipalities }}"
+      loop_control:
+        label: "{{ item.slug }}"
+      no_log: true
+    - name: Write the password where the test can compare it
+      ansible.builtin.copy:
+        content: "{{ probe_municipalities[0].password }}"
+        dest: "{{ probe_out }}"
+        mode: "0600"
+      no_log: true
+"""
+
+
+def test_a_converge_keeps_the_secrets_and_the_passphrase_out_of_its_artifacts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real ansible-runner run (the platform's settings, Mitogen) with a !vault password and
+    the passphrase given in PULUMI_CONFIG_PASSPHRASE: the role gets the password, and no file
+    of the run's artifacts holds it or the passphrase."""
+    monkeypatch.setattr("fellesdrift.paths.LAB_DIR", tmp_path / "lab")
+    passphrase = "unit converge passphrase"
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", passphrase)
+    monkeypatch.delenv(credentials.PASSPHRASE_SOCKET, raising=False)
+    secret = credentials.password("unit", "gis/vinje")
+    out = tmp_path / "seen"
+    localhost = Host("localhost", "unit-localhost", ("probe",), "127.0.0.1", "ops", 22, "k")
+    inventory = hosts.ansible_inventory("unit", [localhost], {"localhost": {
+        "probe_municipalities": [{"slug": "vinje", "password": secret}],
+        "probe_out": str(out)}})
+    playbook = tmp_path / "secret.yml"
+    playbook.write_text(SECRET_PLAYBOOK)
+    result = converge.run("unit", inventory, 1, playbook=str(playbook))
+    assert result.ok, result.failures
+    assert out.read_text() == secret
+    artifacts = [p for p in (tmp_path / "lab" / "unit" / "ansible").rglob("*") if p.is_file()]
+    assert any(p.name == "command" for p in artifacts)  # the file that holds the environment
+    for needle in (secret, passphrase):
+        assert [p for p in artifacts if needle.encode() in p.read_bytes()] == []
