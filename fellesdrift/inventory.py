@@ -303,9 +303,12 @@ def _explain(doc: Document, model_type: type[BaseModel], error: ErrorDetails) ->
 
 
 def _advice(kind: str, text: str, info: _Expectation) -> str:
+    if kind in ("number-too-large", "number-not-finite"):
+        return f"write a number within the field's range ({_describe(info)})"
     expected = _EXPECTED.get(kind, "a whole number" if kind.startswith("yaml-") else "")
     if expected in ("text", "one of the allowed words") or kind == "string_pattern_mismatch":
-        return f'write it in quotes if you mean the text: "{text}"'
+        shown = text if len(text) <= 40 else f"{text[:20]}…"
+        return f'write it in quotes if you mean the text: "{shown}"'
     if expected == "true or false":
         return "write true or false"
     if expected == "a whole number":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
@@ -33,6 +34,8 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
+from stdnum import exceptions as stdnum_errors
+from stdnum.no import kontonr, orgnr
 
 from .addressing import parse_address, parse_prefix
 
@@ -56,7 +59,64 @@ Hostname = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,61}[a-z0
 MunicipalityCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$"), Field(
     description='The official four-digit municipality number, in quotes, e.g. "4022"',
     examples=["4022"])]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=False)]
+
+#: Every character ``str.splitlines()`` ends a line at: a router's config parser, Ansible and
+#: most line-based formats split there, so none of them may be inside a value.
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+#: Unicode categories no free text needs: controls, format characters (bidi overrides,
+#: zero-width), surrogates, private use, unassigned, line and paragraph separators.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+#: Jinja's (and so Ansible's) markers; no name, address or description needs them.
+TEMPLATE_MARKERS = re.compile(r"\{[{%#]|[}%#]\}")
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The longest free text, in characters (a router description holds about 240).
+TEXT_MAX_LENGTH = 200
+
+
+#: Names of the control characters unicodedata has none for.
+_CONTROL_NAMES = {"\t": "TAB", "\n": "LINE FEED", "\r": "CARRIAGE RETURN",
+                  "\v": "LINE TABULATION", "\f": "FORM FEED", "\x00": "NULL",
+                  "\x1b": "ESCAPE", "\x1c": "FILE SEPARATOR", "\x1d": "GROUP SEPARATOR",
+                  "\x1e": "RECORD SEPARATOR", "\x7f": "DELETE", "\x85": "NEXT LINE"}
+
+
+def _character(c: str) -> str:
+    name = unicodedata.name(c, "") or _CONTROL_NAMES.get(c, "")
+    return f"U+{ord(c):04X}" + (f" ({name})" if name else "")
+
+
+def text_problem(value: str) -> tuple[str, str] | None:
+    """(rule, what is wrong) for free text that no destination can hold safely, else None."""
+    # isprintable() is False for every refused category (and for spaces other than ' ', which
+    # are fine): the loop runs only for text that may hold something refused.
+    for i, c in enumerate("" if value.isprintable() else value):
+        if c in LINE_BREAKS:
+            return ("text-line-break", f"holds a line break, {_character(c)}, at character "
+                    f"{i + 1}; write it on one line")
+        if (c.isascii() and _ASCII_CONTROL.match(c)) or (
+                not c.isascii() and unicodedata.category(c) in REFUSED_CATEGORIES):
+            return ("text-control", f"holds the invisible or control character {_character(c)} "
+                    f"at character {i + 1}; remove it (letters, digits, spaces and punctuation "
+                    "are fine)")
+    marker = TEMPLATE_MARKERS.search(value)
+    if marker is not None:
+        return ("text-template", f"holds the template marker {marker.group()!r} at character "
+                f"{marker.start() + 1}; no name or description needs one (write the braces "
+                "apart, or leave them out)")
+    return None
+
+
+def _text(value: str) -> str:
+    found = text_problem(value)
+    if found is not None:
+        raise PydanticCustomError(found[0], found[1])
+    return value
+
+
+#: Free text: names, addresses, descriptions. One line of printable characters (quotes,
+#: backslashes, #, ;, <, & and non-ASCII letters are fine: each destination escapes them).
+Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH,
+                                        strip_whitespace=False), AfterValidator(_text)]
 Email = Annotated[str, StringConstraints(
     pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"), Field(
     description="An e-mail address", examples=["postmottak@seljord.kommune.no"])]
@@ -65,6 +125,37 @@ Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ]{6,18}[0-9]$")
 Serial = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{3,39}$"), Field(
     description="The device's serial number as printed on it, in quotes if it is all digits",
     examples=["FGL2231A0BC"])]
+
+
+def _registered_number(what: str, module: Any, digits: int, rule: str, source: str) -> Any:
+    """A validator of a Norwegian number with a mod-11 check digit (python-stdnum's check)."""
+
+    def check(value: str) -> str:
+        try:
+            return str(module.validate(value))
+        except stdnum_errors.InvalidLength:
+            problem = f"has {len(module.compact(value))} digits; {what} has {digits}"
+        except stdnum_errors.InvalidChecksum:
+            problem = "fails the mod-11 check of its last digit: a digit is wrong or swapped"
+        except stdnum_errors.ValidationError:
+            problem = f"is not {digits} digits"
+        raise PydanticCustomError(rule, "{value} {problem}; copy it from {source}, in quotes",
+                                  {"value": repr(value), "problem": problem, "source": source})
+    return AfterValidator(check)
+
+
+OrganisationNumber = Annotated[str, _registered_number(
+    "an organisation number", orgnr, 9, "organisation-number",
+    "Enhetsregisteret (brreg.no)"), Field(
+    description='The organisation number in Enhetsregisteret: 9 digits with a mod-11 check '
+    'digit, in quotes, e.g. "974760673"', examples=["974760673"],
+    json_schema_extra={"pattern": "^[0-9]{3} ?[0-9]{3} ?[0-9]{3}$"})]
+BankAccount = Annotated[str, _registered_number(
+    "a Norwegian bank account number", kontonr, 11, "bank-account", "the bank's agreement"),
+    Field(
+    description='A Norwegian bank account number: 11 digits with a mod-11 check digit, in '
+    'quotes, e.g. "1503.47.25613"', examples=["15034725613"],
+    json_schema_extra={"pattern": "^[0-9]{4}[. ]?[0-9]{2}[. ]?[0-9]{5}$"})]
 
 _PREFIX_SHAPE = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$"
 _ADDRESS_SHAPE = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$"
@@ -131,6 +222,10 @@ Price = Annotated[Decimal, BeforeValidator(_price),
                         examples=[95.5])]
 Percent = Annotated[Decimal, BeforeValidator(_price), Field(ge=50, le=100, decimal_places=3),
                     WithJsonSchema({"type": "number", "minimum": 50, "maximum": 100})]
+VatRate = Annotated[Decimal, BeforeValidator(_price), Field(ge=0, le=100, decimal_places=2),
+                    WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100}),
+                    Field(description="VAT (MVA) in percent: 25 for most services, 0 for none",
+                          examples=[25])]
 
 
 SitePrefix = Annotated[Prefix, AfterValidator(_site_prefix)]
@@ -233,6 +328,13 @@ class Municipality(Strict):
     name: Text = Field(description="The municipality's name", examples=["Seljord"])
     slug: Slug = Field(description="Equal to the file name without .yaml; ASCII only")
     contacts: list[Contact] = Field(min_length=1, description="Who the centre talks to")
+    organisation_number: OrganisationNumber | None = Field(
+        None, description="The municipality's organisation number, 9 digits in quotes: the "
+        "buyer on its invoices and its Peppol address (needed by `fellesdrift invoice`)")
+    buyer_reference: Text | None = Field(
+        None, description="The reference the municipality asks its invoices to carry so they "
+        "reach the right budget (EHF BuyerReference; needed by `fellesdrift invoice`)",
+        examples=["4036-IKT-drift"])
     services: list[Subscription] = Field(description="Services subscribed to, each at one tier")
     users: UsersPerArea = Field(description="Users per service area, for invoicing")
     sites: list[Site] = Field(min_length=1, description="The municipality's buildings")
@@ -297,10 +399,13 @@ class Service(Strict):
     name: Text = Field(description="The service's name", examples=["Drift og brukarstøtte"])
     billing: Literal["per_user", "per_site"] = Field(
         description="per_user: priced per user in the areas below; per_site: per site")
-    areas: list[ServiceArea] | None = Field(None, description="For per_user billing: which "
-                                            "service areas' users count (default: all)")
+    areas: list[ServiceArea] | None = Field(None, min_length=1, description="For per_user "
+                                            "billing: which service areas' users count, each "
+                                            "once (default: all)")
     prices: dict[Id, Price] = Field(min_length=1, description="Monthly price per user or site, "
                                     "for each service level id the service is offered at")
+    vat_rate: VatRate | None = Field(None, description="The VAT rate invoices charge on the "
+                                     "service, percent (needed by `fellesdrift invoice`)")
 
 
 class Provider(Strict):
@@ -322,6 +427,14 @@ class OperationsCentre(Strict):
 
     schema_version: Literal[2] = Field(description="The inventory schema version of this file")
     name: Text = Field(description="The centre's name", examples=["Telemark IKT-driftssenter"])
+    organisation_number: OrganisationNumber | None = Field(
+        None, description="The centre's organisation number, 9 digits in quotes: the seller on "
+        "every invoice; its VAT number is NO<number>MVA (needed by `fellesdrift invoice`)")
+    payment_terms_days: int | None = Field(None, ge=1, le=120, description="Days from an "
+                                           "invoice's issue date to its due date (needed by "
+                                           "`fellesdrift invoice`)", examples=[30])
+    bank_account: BankAccount | None = Field(None, description="The account invoices are paid "
+                                             "to (optional on an invoice)")
     address_plan: AddressPlan
     service_levels: list[ServiceLevel] = Field(min_length=1, description="The service levels "
                                                "(tiers) services are offered at")
@@ -329,6 +442,11 @@ class OperationsCentre(Strict):
     providers: list[Provider] = Field(min_length=1, description="Broadband providers")
     shared_hosts: list[SharedHost] = Field(default_factory=list, description="Hosts of the "
                                            "centre that every municipality uses")
+
+    @property
+    def vat_number(self) -> str | None:
+        """The centre's VAT number (MVA-nummer), from its organisation number."""
+        return f"NO{self.organisation_number}MVA" if self.organisation_number else None
 
 
 # --- Everything -------------------------------------------------------------------------------

@@ -6,6 +6,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
+def _shown(text: str) -> str:
+    """Text fit for one line of a terminal or a CI log: a character that is not printable
+    (a line break, a control or bidi character a file put in a key or value) as its escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong, where it is, and the stable id of the rule it breaks."""
@@ -18,9 +26,9 @@ class Problem:
     rule: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
-        field = f" {self.field}:" if self.field else ""
-        return f"{where}:{field} {self.message} [{self.rule}]"
+        where = f"{_shown(self.file)}:{self.line}:{self.column}"
+        field = f" {_shown(self.field)}:" if self.field else ""
+        return f"{where}:{field} {_shown(self.message)} [{self.rule}]"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

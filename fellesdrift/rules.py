@@ -13,10 +13,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from . import naming, topology
 from .addressing import Span, format_prefix, overlaps, parse_address
-from .model import Municipality, OperationsCentre
+from .model import Municipality, OperationsCentre, Site
+from .naming import MAX_ENV_LENGTH
 from .problems import Problem
-from .safeyaml import MAX_BYTES, MAX_DEPTH, MAX_NODES, Document, Loc
+from .safeyaml import MAX_BYTES, MAX_DEPTH, MAX_NODES, MAX_NUMBER_LENGTH, Document, Loc
 
 #: Every rule id a problem can carry, with what it means. docs/inventory.md lists them.
 RULES: dict[str, str] = {
@@ -39,6 +41,9 @@ RULES: dict[str, str] = {
     "yaml-sexagesimal": "an unquoted 1:30-like value, which YAML 1.1 reads as a base-60 number",
     "yaml-number-format": "an unquoted 0x1F, 0b101, 0o17, 1_000 or 1e5, read differently by "
                           "YAML 1.1 and 1.2",
+    "number-too-large": f"an unquoted number longer than {MAX_NUMBER_LENGTH} characters (huge "
+                        "integers, base-60 numbers, floats or exponents)",
+    "number-not-finite": "an unquoted .nan or .inf, which no field takes",
     # The model: the shape of each file.
     "schema-version": "schema_version is missing, older than this fellesdrift reads (run "
                       "`fellesdrift inventory migrate`) or unknown",
@@ -50,6 +55,15 @@ RULES: dict[str, str] = {
     "out-of-range": "a number outside its allowed range",
     "length": "a list or text that is too short or too long",
     "prefix-size": "a site LAN that is not a /16 to /28",
+    "organisation-number": "an organisation number that is not 9 digits or fails its mod-11 "
+                           "check digit",
+    "bank-account": "a bank account number that is not 11 digits or fails its mod-11 check "
+                    "digit",
+    "text-line-break": "free text holding a line break (any character str.splitlines() splits "
+                       "at: \\n, \\r, \\v, \\f, U+001C–U+001E, U+0085, U+2028, U+2029)",
+    "text-control": "free text holding a control, format (bidi override, zero-width), "
+                    "surrogate, private-use or unassigned character",
+    "text-template": "free text holding a template marker ({{, {%, {# or their closers)",
     "placeholder": "a TODO placeholder that still needs its real value",
     "invalid": "any other invalid value",
     "too-many-problems": "more problems in one file than are worth listing",
@@ -63,13 +77,35 @@ RULES: dict[str, str] = {
     "unique-id": "two entries of a centre list share an id, name or address",
     "billing-areas": "service areas given for a service billed per site",
     "address-in-range": "a shared host's address lies outside the centre's ranges",
+    "address-reserved": "a shared host's address that the platform gives another machine (the "
+                        "core router's first address, the lab bridge's last), or one in the "
+                        "links or management range",
+    "centre-range-missing": "the centre has no backbone range (the core router's network) or "
+                            "no links range (the sites' /30 broadband links)",
+    "link-space": "the links range cannot hold one /30 per /24 of the aggregates, or an "
+                  "aggregate smaller than a /24",
+    "range-size": "a centre network smaller than a /29 (the core router, the lab bridge and "
+                  "at least one host)",
+    "private-range": "an aggregate that is not private address space (RFC 1918)",
+    "duplicate-area": "a service lists one service area twice (its users would be billed "
+                      "twice)",
+    "asn-collision": "the core router's AS number is one a site router may take",
+    "reserved-name": "a slug or host name the platform keeps for itself (slug core, the core "
+                     "router, the DNS service names, Ansible groups, PostgreSQL's own names)",
+    "name-too-long": f"a name the platform derives (stack, container, DNS, database, CA "
+                     f"subject) longer than its system allows, with an environment name of "
+                     f"{MAX_ENV_LENGTH} characters",
     # Across files.
     "centre-missing": "no operations-centre.yaml among the files",
     "centre-duplicate": "more than one operations-centre.yaml among the files",
     "unique-slug": "two municipality files with the same slug",
     "unique-code": "two municipalities with the same code",
-    "unique-hostname": "two hosts with the same name (sites make <slug>-<site> and "
-                       "<slug>-<site>-client)",
+    "unique-hostname": "two hosts with the same name (sites make <slug>-<site>-router and "
+                       "<slug>-<site>-client; DNS names and containers follow them)",
+    "unique-name": "two derived names that collide (lab networks <slug>-<site>-lan and -link, "
+                   "centre-<range>; stacks; databases)",
+    "link-collision": "two sites whose LANs map to the same broadband link /30 (one /30 per "
+                      "/24 of the plan)",
     "unique-serial": "two devices with the same serial number",
     "prefix-in-plan": "a prefix outside the centre's address plan",
     "prefix-overlap": "prefixes that overlap (sites of any municipality, centre ranges)",
@@ -95,6 +131,22 @@ def municipality(doc: Document, m: Municipality) -> Iterator[Problem]:
     if m.slug != stem:
         yield doc.at(("slug",), "slug", f"{m.slug!r} must equal the file name {stem!r}; rename "
                      "one of them", "slug-file-name")
+    why = naming.RESERVED_SLUGS.get(m.slug)
+    if why is not None:
+        yield doc.at(("slug",), "slug", f"{m.slug!r} is reserved: {why}; choose another slug",
+                     "reserved-name")
+    for derived in naming.municipality_names(m.slug):
+        if derived.namespace == "database" and naming.postgres_reserved(derived.name):
+            yield doc.at(("slug",), "slug", f"makes {derived.what} {derived.name!r}, a name "
+                         "PostgreSQL keeps for itself; choose another slug", "reserved-name")
+        yield from _too_long(doc, ("slug",), derived, "choose a shorter slug")
+    for i, site in enumerate(m.sites):
+        for derived in naming.site_names(m.slug, site.id):
+            found = list(_too_long(doc, ("sites", i, "id"), derived,
+                                   "choose a shorter site id (or slug)"))
+            yield from found
+            if found:
+                break  # the longest of a site's names says enough
     seen: dict[str, int] = {}
     for i, s in enumerate(m.services):
         if s.service in seen:
@@ -206,6 +258,119 @@ def centre(doc: Document, c: OperationsCentre) -> Iterator[Problem]:
                          f"{h.address} is not a host address in any centre range "
                          f"({', '.join(r.prefix for r in plan.centre_ranges) or 'none'})",
                          "address-in-range")
+        else:
+            yield from _shared_address(doc, c, i, address, ranges)
+    yield from _centre_plan(doc, c, aggregates)
+    yield from _centre_names(doc, c)
+    for i, s in enumerate(c.services):
+        areas: dict[str, int] = {}
+        for j, area in enumerate(s.areas or []):
+            if area in areas:
+                yield doc.at(("services", i, "areas", j), f"services.{i}.areas.{j}",
+                             f"{area} is listed already (areas.{areas[area]}); its users would "
+                             "be billed twice: list each area once", "duplicate-area")
+            areas.setdefault(area, j)
+
+
+def _shared_address(doc: Document, c: OperationsCentre, i: int, address: int,
+                    ranges: list[Span[Loc]]) -> Iterator[Problem]:
+    """A shared host's address against what the platform gives other machines."""
+    where, field = ("shared_hosts", i, "address"), f"shared_hosts.{i}.address"
+    shown = c.shared_hosts[i].address
+    for r, span in zip(c.address_plan.centre_ranges, ranges, strict=True):
+        if not span.first < address < span.last:
+            continue
+        if r.name in topology.NOT_NETWORKS:
+            why = ("the sites' broadband /30 links" if r.name == "links"
+                   else "management, which is not a network the platform makes")
+            yield doc.at(where, field, f"{shown} lies in the {r.name} range {r.prefix}, which "
+                         f"holds {why}; take an address in a server range", "address-reserved")
+        elif address == span.first + 1:
+            yield doc.at(where, field, f"{shown} is the core router's address on {r.name} "
+                         f"({r.prefix}: the router takes the first address); take another",
+                         "address-reserved")
+        elif address == span.last - 1:
+            yield doc.at(where, field, f"{shown} is the lab bridge's address on {r.name} "
+                         f"({r.prefix}: the control node takes the last usable address); "
+                         "take another", "address-reserved")
+
+
+#: RFC 1918 private address space.
+_PRIVATE = [Span.of(p, None) for p in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+#: The smallest centre network: core router, lab bridge and at least one host.
+_SMALLEST_NETWORK = 29
+
+
+def _centre_plan(doc: Document, c: OperationsCentre, aggregates: list[Span[Loc]]
+                 ) -> Iterator[Problem]:
+    """What the topology needs of the address plan, checked before anything is built."""
+    plan = c.address_plan
+    for span, prefix in zip(aggregates, plan.aggregates, strict=True):
+        if not any(span.within(p) for p in _PRIVATE):
+            yield doc.at(span.owner, _field(span.owner), f"{prefix} is not private address "
+                         "space; use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 (RFC 1918)",
+                         "private-range")
+        if span.last - span.first + 1 < 256:
+            yield doc.at(span.owner, _field(span.owner), f"{prefix} is smaller than a /24; the "
+                         "sites' links take one /30 per /24 of the aggregates, so an aggregate "
+                         "is a /24 or larger", "link-space")
+    names = [r.name for r in plan.centre_ranges]
+    for needed, why in (("backbone", "the core router's network, which routers are managed "
+                         "over"), ("links", "the sites' /30 broadband links")):
+        if needed not in names:
+            loc: Loc = ("address_plan", "centre_ranges") if "centre_ranges" in (
+                doc.data.get("address_plan") or {}) else ("address_plan",)
+            yield doc.at(loc, _field(loc), f"no centre range named {needed}; add one for {why}",
+                         "centre-range-missing", key=True)
+    for i, r in enumerate(plan.centre_ranges):
+        loc = ("address_plan", "centre_ranges", i, "prefix")
+        length = int(r.prefix.partition("/")[2])
+        if r.name == "links":
+            wanted = sum((s.last - s.first + 1) >> 8 for s in aggregates)
+            have = 1 << (32 - length) >> (32 - topology.LINK_PREFIX)
+            if have < wanted:
+                need = 32 - max(wanted * (1 << (32 - topology.LINK_PREFIX)) - 1, 1).bit_length()
+                yield doc.at(loc, _field(loc), f"{r.prefix} holds {have} /30 links, but the "
+                             f"aggregates need {wanted} (one per /24); make it a /{need} or "
+                             "larger", "link-space")
+        elif r.name not in topology.NOT_NETWORKS and length > _SMALLEST_NETWORK:
+            yield doc.at(loc, _field(loc), f"{r.prefix} is too small for a centre network; make "
+                         f"it a /{_SMALLEST_NETWORK} or larger (the core router takes the first "
+                         "address, the lab bridge the last, hosts the ones between)",
+                         "range-size")
+    routing = plan.routing
+    if routing.site_asn_base <= routing.asn <= routing.site_asn_base + 9999:
+        yield doc.at(("address_plan", "routing", "asn"), "address_plan.routing.asn",
+                     f"AS {routing.asn} is one a site router takes (site_asn_base "
+                     f"{routing.site_asn_base} plus a municipality code); choose an AS outside "
+                     f"{routing.site_asn_base}–{routing.site_asn_base + 9999}", "asn-collision")
+
+
+def _too_long(doc: Document, loc: Loc, derived: naming.Derived, change: str
+              ) -> Iterator[Problem]:
+    for system, full, length, most, unit in derived.too_long():
+        shown = full.replace(naming.LONGEST_ENV, "<env>")
+        yield doc.at(loc, _field(loc), f"makes {derived.what} {shown!r}: {system} may be at "
+                     f"most {most} {unit} and this one is {length} with an environment name of "
+                     f"{naming.MAX_ENV_LENGTH} characters; {change}", "name-too-long")
+        return  # one problem per name is enough
+
+
+def _centre_names(doc: Document, c: OperationsCentre) -> Iterator[Problem]:
+    for i, h in enumerate(c.shared_hosts):
+        loc: Loc = ("shared_hosts", i, "hostname")
+        why = naming.RESERVED_HOSTS.get(h.hostname)
+        if why is not None:
+            yield doc.at(loc, _field(loc), f"{h.hostname!r} is {why}; choose another host name",
+                         "reserved-name")
+        for derived in naming.shared_host_names(h.hostname):
+            yield from _too_long(doc, loc, derived, "choose a shorter host name")
+    for i, r in enumerate(c.address_plan.centre_ranges):
+        if r.name not in topology.NOT_NETWORKS:
+            for derived in naming.centre_range_names(r.name):
+                yield from _too_long(doc, ("address_plan", "centre_ranges", i, "name"), derived,
+                                     "choose a shorter range name")
+    yield from _too_long(doc, ("name",), naming.ca_names(c.name), "choose a shorter name")
 
 
 def _field(loc: tuple[str | int, ...]) -> str:
@@ -230,30 +395,30 @@ def across(centre_doc: Document | None, c: OperationsCentre | None,
     """Rules across files. Files that failed their own checks are not passed in."""
     slugs: dict[str, str] = {}
     codes: dict[str, str] = {}
-    hosts: dict[str, str] = {}
     serials: dict[str, str] = {}
+    # Every derived name by namespace, with who makes it; the centre's first.
+    names: dict[tuple[str | None, str], str] = {}
     if c is not None and centre_doc is not None:
+        for d in naming.centre_names():
+            names[d.namespace, d.name] = f"the centre ({d.what})"
         for h in c.shared_hosts:
-            hosts[h.hostname] = f"the shared host {h.hostname} ({centre_doc.file})"
+            names["host", h.hostname] = f"the shared host {h.hostname} ({centre_doc.file})"
+        for r in c.address_plan.centre_ranges:
+            if r.name not in topology.NOT_NETWORKS:
+                for d in naming.centre_range_names(r.name):
+                    names[d.namespace, d.name] = f"the centre range {r.name} ({centre_doc.file})"
     for doc, m in munis:
         if m.slug in slugs:
             yield doc.at(("slug",), "slug", f"{m.slug!r} is the slug of {slugs[m.slug]} too; "
                          "give each municipality one file", "unique-slug")
+        else:
+            yield from _derived(doc, m, names)
         slugs.setdefault(m.slug, doc.file)
         if m.code in codes:
             yield doc.at(("code",), "code", f"code {m.code} is used by {codes[m.code]} too; "
                          "check the official municipality number", "unique-code")
         codes.setdefault(m.code, f"{m.name} ({doc.file})")
         for i, site in enumerate(m.sites):
-            router = f"{m.slug}-{site.id}"
-            for name in (router, f"{router}-client"):
-                if name in hosts:
-                    yield doc.at(("sites", i, "id"), f"sites.{i}.id",
-                                 f"makes the host name {name}, which {hosts[name]} makes too; "
-                                 "choose another site id", "unique-hostname")
-                    break
-            for name in (router, f"{router}-client"):
-                hosts.setdefault(name, f"{m.slug}/{site.id} ({doc.file})")
             if site.device is not None:
                 serial = site.device.serial
                 if serial in serials:
@@ -265,6 +430,31 @@ def across(centre_doc: Document | None, c: OperationsCentre | None,
         return
     yield from _catalogue(c, munis)
     yield from _addresses(centre_doc, c, munis)
+
+
+def _derived(doc: Document, m: Municipality, names: dict[tuple[str | None, str], str]
+             ) -> Iterator[Problem]:
+    """The names a municipality derives against every name made before it."""
+    own = [(("slug",), "choose another slug", d) for d in naming.municipality_names(m.slug)]
+    for loc, change, derived in own:
+        key = (derived.namespace, derived.name)
+        if key in names:
+            yield doc.at(loc, _field(loc), f"makes {derived.what} {derived.name}, which "
+                         f"{names[key]} makes too; {change}", "unique-name")
+        names.setdefault(key, f"{m.slug} ({doc.file})")
+    for i, site in enumerate(m.sites):
+        made = naming.site_names(m.slug, site.id)
+        for derived in made:
+            key = (derived.namespace, derived.name)
+            if key in names:
+                rule = "unique-hostname" if derived.namespace == "host" else "unique-name"
+                yield doc.at(("sites", i, "id"), f"sites.{i}.id",
+                             f"makes {derived.what} {derived.name}, which "
+                             f"{names[key]} makes too; choose another site id", rule)
+                break  # one collision says enough about a site
+        for derived in made:
+            names.setdefault((derived.namespace, derived.name),
+                             f"{m.slug}/{site.id} ({doc.file})")
 
 
 def _catalogue(c: OperationsCentre, munis: list[tuple[Document, Municipality]]
@@ -308,6 +498,8 @@ def _addresses(centre_doc: Document, c: OperationsCentre,
                                  f"the centre range {r.name}", -1, False))
         for i, r in enumerate(plan.centre_ranges)]
     described = ", ".join(plan.aggregates)
+    placed: list[tuple[Span[_Owner], Site]] = []
+    overlapping: set[int] = set()
     for index, (doc, m) in enumerate(munis):
         for i, site in enumerate(m.sites):
             span = Span.of(site.lan_prefix, _Owner(doc, ("sites", i, "lan_prefix"),
@@ -316,6 +508,8 @@ def _addresses(centre_doc: Document, c: OperationsCentre,
                 yield doc.at(span.owner.loc, f"sites.{i}.lan_prefix",
                              f"{site.lan_prefix} lies outside the address plan ({described}); "
                              "take a free prefix inside it", "prefix-in-plan")
+            else:
+                placed.append((span, site))
             spans.append(span)
     for a, b in overlaps(spans):
         if not a.owner.site and not b.owner.site:
@@ -325,6 +519,24 @@ def _addresses(centre_doc: Document, c: OperationsCentre,
             not a.owner.site or (b.owner.index, b.owner.loc) >= (a.owner.index, a.owner.loc)
         ) else (a, b)
         owner = blamed.owner
+        overlapping.update((id(a.owner), id(b.owner)))
         yield owner.doc.at(owner.loc, _field(owner.loc),
                            f"{_prefix(blamed)} overlaps {_prefix(other)} of {other.owner.who} "
                            f"({other.owner.doc.file}); take a free prefix", "prefix-overlap")
+    # Each site's link /30 follows from where its LAN lies in the plan (one /30 per /24).
+    links: dict[str, _Owner] = {}
+    for span, site in placed:
+        if id(span.owner) in overlapping:
+            continue  # reported as an overlap already
+        try:
+            subnet = topology.link_subnet(c, site)
+        except topology.TopologyError:
+            continue  # the centre's own rules name what is missing
+        owner = span.owner
+        first = links.setdefault(subnet, owner)
+        if first is not owner:
+            yield owner.doc.at(owner.loc, _field(owner.loc),
+                               f"{site.lan_prefix} gets the broadband link {subnet}, which "
+                               f"{first.who} ({first.doc.file}) gets too: the links take one "
+                               "/30 per /24 of the plan, so sites in one /24 share it; give "
+                               "this site a LAN in a /24 no other site uses", "link-collision")

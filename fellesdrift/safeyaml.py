@@ -42,6 +42,10 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 #: Most values in one file after every alias is expanded (a 25-site file has about 1,700).
 MAX_NODES = 200_000
+#: Longest plain scalar read as a number, in characters. The largest number a field takes is an
+#: AS number (10 digits); a longer one is refused before Python converts it (converting a
+#: 5,000-digit number raises, a huge base-60 number overflows).
+MAX_NUMBER_LENGTH = 32
 #: Most problems reported for one file; the rest are summed up in one line.
 MAX_PROBLEMS_PER_FILE = 100
 #: A file whose count of nesting characters is at most this is composed without the exact depth
@@ -141,13 +145,27 @@ def plain_scalar(v: str) -> Any:
     return _WORDS.get(v, v)
 
 
+#: The kinds of numeric scalar whose length :data:`MAX_NUMBER_LENGTH` bounds.
+_SIZED = frozenset({"int", "zero", "other", "sexagesimal", "float", "float12"})
+
+
+def _too_large(v: str, kind: str | None) -> Flagged:
+    what = "base-60 number" if kind == "sexagesimal" else "number"
+    return Flagged(v, "number-too-large", f"a {what} of {len(v)} characters, more than any "
+                   f"field takes (at most {MAX_NUMBER_LENGTH})")
+
+
 def _numeric(v: str) -> Any:
     if v.isdigit() and v.isascii():
+        if len(v) > MAX_NUMBER_LENGTH:
+            return _too_large(v, "int")
         return int(v) if v[0] != "0" or len(v) == 1 else _leading_zero(v)
     m = _NUMERIC.match(v)
     if m is None:
         return v
     kind = m.lastgroup
+    if kind in _SIZED and len(v) > MAX_NUMBER_LENGTH and v.strip("+-") != ".":
+        return _too_large(v, kind)
     if kind == "date":
         try:
             return date.fromisoformat(v)
@@ -169,14 +187,21 @@ def _numeric(v: str) -> Any:
             return Flagged(v, "yaml-number-format",
                            f"YAML 1.1 reads {v} as a number without its underscores")
         try:
-            return Decimal(v)
-        except InvalidOperation:
-            return v
+            number = Decimal(v)
+        except InvalidOperation:  # an exponent beyond what Decimal holds
+            return _too_large(v, kind)
+        if number and number.adjusted() > MAX_NUMBER_LENGTH:
+            return Flagged(v, "number-too-large", f"YAML reads {v} as a number with "
+                           f"{number.adjusted() + 1} digits before the point, more than any "
+                           "field takes")
+        return number
     if kind == "float12":
         return Flagged(v, "yaml-number-format",
                        f"YAML 1.2 reads {v} as a number but YAML 1.1 as text")
     if kind == "infnan":
-        return float(v.replace(".", "", 1))
+        meaning = "not a number" if "n" in v.lower().replace("inf", "") else "infinity"
+        return Flagged(v, "number-not-finite", f"YAML 1.1 reads {v} as {meaning}, which no "
+                       "field takes")
     return Flagged(v, "wrong-type", f"YAML reads {v} as a date and time")
 
 
