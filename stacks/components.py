@@ -6,7 +6,7 @@ from typing import Any
 
 import pulumi
 
-from fellesdrift import topology
+from fellesdrift import naming, topology
 from fellesdrift.model import Inventory, Municipality, Site
 
 from .drivers.base import Driver, Function, Host, HostSpec, Network, NetworkSpec, Nic
@@ -45,9 +45,10 @@ class Hosting(_Hosts):
         function: Function = "gis_hosting" if kind == "GisHosting" else "finance_hosting"
         size = topology.hosting_size(inventory, function)
         net = topology.network_of(inventory.centre, address)
-        self.add(HostSpec(hostname, function, (Nic(f"centre-{net.name}", address),),
+        self.add(HostSpec(hostname, function, (Nic(naming.centre_network(net.name), address),),
                           gateway=net.router, cores=size.cores, memory_mb=size.memory_mb,
-                          disk_gb=size.disk_gb, groups=("centre",)), networks, protect=True)
+                          disk_gb=size.disk_gb, groups=(naming.CENTRE_GROUP,)), networks,
+                 protect=True)
         self.register_outputs({"hosts": self.hosts})
 
 
@@ -61,12 +62,12 @@ class OperationsCentre(_Hosts):
         nets = topology.centre_networks(centre)
         self.networks: dict[str, Network] = {}
         for n in nets:
-            spec = NetworkSpec(f"centre-{n.name}", n.prefix, "backbone" if n.name == "backbone"
-                               else "servers")
+            spec = NetworkSpec(naming.centre_network(n.name), n.prefix,
+                               "backbone" if n.name == "backbone" else "servers")
             self.networks[spec.name] = driver.network(spec, parent=self)
-        core = HostSpec("core-router", "core_router",
-                        tuple(Nic(f"centre-{n.name}", n.router) for n in nets),
-                        groups=("centre",))
+        core = HostSpec(naming.CORE_ROUTER, "core_router",
+                        tuple(Nic(naming.centre_network(n.name), n.router) for n in nets),
+                        groups=(naming.CENTRE_GROUP,))
         self.core_router = self.add(core, self.networks, protect=True)
         self.hostings: list[Hosting] = []
         for shared in centre.shared_hosts:
@@ -83,10 +84,10 @@ class OperationsCentre(_Hosts):
                 egress = function == "apt_proxy"
                 back = tuple((a, net.router) for a in centre.address_plan.aggregates)
                 self.add(HostSpec(shared.hostname, function,  # type: ignore[arg-type]
-                                  (Nic(f"centre-{net.name}", shared.address),),
+                                  (Nic(naming.centre_network(net.name), shared.address),),
                                   gateway=None if egress else net.router,
                                   routes=back if egress else (),
-                                  groups=("centre",)), self.networks, protect=True)
+                                  groups=(naming.CENTRE_GROUP,)), self.networks, protect=True)
         self.hosts += [h for hosting in self.hostings for h in hosting.hosts]
         self.register_outputs({"hosts": self.hosts})
 
@@ -121,22 +122,25 @@ class MunicipalSite(_Hosts):
     def __init__(self, inventory: Inventory, municipality: Municipality, site: Site,
                  core_router: pulumi.Input[str], driver: Driver,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        name = f"{municipality.slug}-{site.id}"
+        slug = municipality.slug
+        name = naming.site(slug, site.id)
         super().__init__("fellesdrift:index:MunicipalSite", name, driver, opts)
-        groups = (f"municipality_{municipality.slug}", f"site_{name}")
-        lan = driver.network(NetworkSpec(f"{name}-lan", site.lan_prefix, "lan"), parent=self)
-        link = BroadbandLink(f"{name}-link", topology.link_subnet(inventory.centre, site), site,
+        groups = (naming.municipality_group(slug), naming.site_group(slug, site.id))
+        lan_name = naming.site_lan(slug, site.id)
+        lan = driver.network(NetworkSpec(lan_name, site.lan_prefix, "lan"), parent=self)
+        link = BroadbandLink(naming.site_link(slug, site.id),
+                             topology.link_subnet(inventory.centre, site), site,
                              core_router, driver, pulumi.ResourceOptions(parent=self))
-        networks = {f"{name}-lan": lan, link.spec.name: link.network}
+        networks = {lan_name: lan, link.spec.name: link.network}
         router_ip = topology.nth(site.lan_prefix, 1)
-        router = self.add(HostSpec(f"{name}-router", "site_router",
-                                   (Nic(f"{name}-lan", router_ip),
+        router = self.add(HostSpec(naming.site_router(slug, site.id), "site_router",
+                                   (Nic(lan_name, router_ip),
                                     Nic(link.spec.name, link.site_address,
                                         down_mbps=site.link.down_mbps,
                                         up_mbps=site.link.up_mbps)), groups=groups),
                           networks)
         link.enforce(router)
-        self.add(HostSpec(f"{name}-client", "site_client",
-                          (Nic(f"{name}-lan", topology.nth(site.lan_prefix, 10)),),
+        self.add(HostSpec(naming.site_client(slug, site.id), "site_client",
+                          (Nic(lan_name, topology.nth(site.lan_prefix, 10)),),
                           gateway=router_ip, groups=groups), networks)
         self.register_outputs({"hosts": self.hosts})
