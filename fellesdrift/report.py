@@ -21,7 +21,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from . import invoice, status, topology
+from . import invoice, status, syntax, topology
 from .hosts import Host
 from .model import Inventory, Municipality, NetworkDevice, Site
 from .paths import ROOT
@@ -269,18 +269,15 @@ def _nok(amount: str | Decimal) -> str:
     return invoice.nok(Decimal(amount))
 
 
-def _md(value: Any) -> str:
-    """A value fit for a Markdown table cell."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
 def environment() -> jinja2.Environment:
+    """HTML templates escape every value (autoescape); the Markdown template writes every text
+    value through ``markdown_text`` (:mod:`fellesdrift.syntax`)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
         autoescape=lambda name: bool(name and name.endswith(".html.j2")),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(syntax.FILTERS)
     env.filters["nok"] = _nok
-    env.filters["md"] = _md
     return env
 
 

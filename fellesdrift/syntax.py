@@ -168,8 +168,17 @@ def dns_name(value: Any) -> str:
 
 
 def ip_address(value: Any) -> str:
-    """An IP address in its canonical form (raises ValueError for anything else)."""
-    return str(ipaddress.ip_address(one_line(value, "ip_address")))
+    """An IP address, as written (raises ValueError for anything else)."""
+    text = one_line(value, "ip_address")
+    ipaddress.ip_address(text)
+    return text
+
+
+def ip_network(value: Any) -> str:
+    """An IP network in CIDR form, as written (raises ValueError for anything else)."""
+    text = one_line(value, "ip_network")
+    ipaddress.ip_network(text)
+    return text
 
 
 def systemd_text(value: Any) -> str:
@@ -205,14 +214,19 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&$^=])")
 def markdown_text(value: Any) -> str:
     """Text that stays literal text in Markdown wherever it stands: a table cell, a heading, a
     list item or link text. Every character CommonMark or GFM could read as syntax is
-    backslash-escaped (CommonMark: any ASCII punctuation may be)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(value, "markdown_text"))
+    backslash-escaped (CommonMark: any ASCII punctuation may be). Markdown cannot break a line
+    inside a cell, so a run of line breaks or control characters (only a status detail, never
+    a model value, has them) becomes one space: a report is never refused."""
+    text = str(value)
+    if any(_refused(c) for c in text):
+        text = re.sub(" {2,}", " ", "".join(" " if _refused(c) else c for c in text))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 #: The filters by the name templates use.
 FILTERS: dict[str, Callable[..., str]] = {
     f.__name__: f for f in (
         config_word, frr_text, ios_text, junos_string, pg_hba_token, pgpass_field,
-        line_comment, nginx_string, mapfile_string, dns_name, ip_address, systemd_text,
+        line_comment, nginx_string, mapfile_string, dns_name, ip_address, ip_network, systemd_text,
         systemd_arg, yaml_string, markdown_text, one_line)
 }
