@@ -12,7 +12,6 @@ meant to be.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -31,9 +30,10 @@ from ansible.plugins.loader import add_all_plugin_dirs
 from ansible.template import Templar, generate_ansible_template_vars, trust_as_template
 from ansible.vars.manager import VariableManager
 from markdown_it import MarkdownIt
+from test_hostvars import HOSTS  # the centre's and two sites' hosts
+from test_network_templates import vtysh_dryrun
 
 from fellesdrift import credentials, hosts, hostvars, inventory, paths, report, syntax
-from fellesdrift.hosts import Host
 from fellesdrift.model import Inventory
 from fellesdrift.network import config, intended
 
@@ -112,11 +112,7 @@ def _descriptions(paths_: list[config.Path]) -> list[str]:
 @pytest.mark.skipif(shutil.which("vtysh") is None, reason="FRR (vtysh) is not installed here")
 def test_frr_vtysh_reads_the_hostile_configuration(hostile: Inventory, tmp_path: Path) -> None:
     for name in intended.devices(hostile):
-        path = tmp_path / f"{name}.conf"
-        path.write_text(intended.render(hostile, name, "frr"), encoding="utf-8")
-        proc = subprocess.run(["vtysh", "--dryrun", "-f", str(path)], capture_output=True,
-                              text=True, timeout=60, check=False)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        vtysh_dryrun(intended.render(hostile, name, "frr"), tmp_path / f"{name}.conf")
 
 
 def test_frr_hostile_names_stay_inside_their_description(hostile: Inventory,
@@ -158,6 +154,16 @@ def test_ios_hostile_names_never_start_a_command(hostile: Inventory, clean: Inve
         assert f" description LAN {re.sub(' +', ' ', site.name).strip()}" in bad
 
 
+def _scan(pattern: re.Pattern[str], text: str, reader: str) -> Iterator[re.Match[str]]:
+    """Every token of ``text`` in order; a place no token matches is a syntax error."""
+    pos = 0
+    while pos < len(text):
+        m = pattern.match(text, pos)
+        assert m, f"{reader} cannot read {text[pos:pos + 40]!r}"
+        pos = m.end()
+        yield m
+
+
 _JUNOS_TOKEN = re.compile(r'\s+|/\*.*?\*/|#[^\n]*|"((?:\\.|[^"\\])*)"|([{};\[\]])|([^\s{};\[\]"]+)',
                           re.S)
 
@@ -165,11 +171,7 @@ _JUNOS_TOKEN = re.compile(r'\s+|/\*.*?\*/|#[^\n]*|"((?:\\.|[^"\\])*)"|([{};\[\]]
 def _junos(text: str) -> list[tuple[str, str]]:
     """Junos curly-brace text as tokens: ("str", decoded), ("op", {};[]), ("word", w)."""
     tokens: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        m = _JUNOS_TOKEN.match(text, pos)
-        assert m, f"Junos cannot read {text[pos:pos + 40]!r}"
-        pos = m.end()
+    for m in _scan(_JUNOS_TOKEN, text, "Junos"):
         if m.group(1) is not None:
             tokens.append(("str", re.sub(r"\\(.)", r"\1", m.group(1))))
         elif m.group(2):
@@ -193,22 +195,6 @@ def test_junos_one_quote_does_not_leave_the_description(hostile: Inventory,
 
 # --- Role templates, rendered by Ansible ----------------------------------------------------
 
-def _host(name: str, address: str, *groups: str) -> Host:
-    return Host(name, f"unit-{name}", groups, address, "ops", 22, "ssh-ed25519 AAAA")
-
-
-HOSTS = [
-    _host("core-router", "10.104.0.1", "core_router", "centre"),
-    _host("apt-proxy", "10.104.0.130", "apt_proxy", "centre"),
-    _host("katalog", "10.104.0.140", "dns_ntp", "centre"),
-    _host("overvaking", "10.104.0.150", "monitoring", "centre"),
-    _host("gis-01", "10.104.0.160", "gis_hosting", "centre"),
-    _host("okonomi-01", "10.104.0.170", "finance_hosting", "centre"),
-    _host("vinje-radhus-router", "10.104.1.1", "site_router", "municipality_vinje"),
-    _host("vinje-radhus-client", "10.104.1.10", "site_client", "municipality_vinje"),
-    _host("tokke-skule-router", "10.104.2.1", "site_router", "municipality_tokke"),
-    _host("tokke-skule-client", "10.104.2.10", "site_client", "municipality_tokke"),
-]
 ROLES = {"gis_hosting": "gis-01", "finance_hosting": "okonomi-01", "dns_ntp": "katalog",
          "monitoring": "overvaking"}
 #: (role, template, output file; "item" templates are rendered once per municipality).
@@ -355,11 +341,7 @@ def _mapfile(text: str) -> list[tuple[str, str]]:
     """A mapfile as MapServer's lexer reads it: strings in double or single quotes with \\\\,
     \\" and \\' escapes, '#' comments to the end of the line, words."""
     tokens: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        m = _MAP_TOKEN.match(text, pos)
-        assert m, f"MapServer cannot read {text[pos:pos + 40]!r}"
-        pos = m.end()
+    for m in _scan(_MAP_TOKEN, text, "MapServer"):
         value = m.group(1) if m.group(1) is not None else m.group(2)
         if value is not None:
             tokens.append(("str", re.sub(r"\\([\\\"'])", r"\1", value)))
@@ -389,11 +371,7 @@ def _nginx(text: str) -> tuple[list[Any], list[str]]:
     [name, args, block], and the comments."""
     root: list[Any] = []
     stack, words, comments = [root], [], []
-    pos = 0
-    while pos < len(text):
-        m = _NGINX_TOKEN.match(text, pos)
-        assert m, f"nginx cannot read {text[pos:pos + 40]!r}"
-        pos = m.end()
+    for m in _scan(_NGINX_TOKEN, text, "nginx"):
         if m.group(0).startswith("#"):
             comments.append(m.group(0)[1:].strip())
         elif m.group(1) is not None or m.group(2) is not None:

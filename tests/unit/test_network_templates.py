@@ -77,8 +77,12 @@ def test_frr_output_parses_back_to_itself(model: Inventory) -> None:
 @pytest.mark.skipif(shutil.which("vtysh") is None, reason="FRR (vtysh) is not installed here")
 def test_frr_output_is_valid_vtysh(model: Inventory, tmp_path: Path) -> None:
     for name in intended.devices(model):
-        path = tmp_path / f"{name}.conf"
-        path.write_text(intended.render(model, name, "frr"), encoding="utf-8")
-        proc = subprocess.run(["vtysh", "--dryrun", "-f", str(path)], capture_output=True,
-                              text=True, timeout=60, check=False)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        vtysh_dryrun(intended.render(model, name, "frr"), tmp_path / f"{name}.conf")
+
+
+def vtysh_dryrun(text: str, path: Path) -> None:
+    """FRR's own parser reads the configuration ``text`` (written to ``path``) without error."""
+    path.write_text(text, encoding="utf-8")
+    proc = subprocess.run(["vtysh", "--dryrun", "-f", str(path)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
