@@ -241,7 +241,8 @@ def ansible_cmd(paths: PathsArg = None, env: EnvOpt = "lab") -> None:
 
 
 MunicipalityOpt = Annotated[list[str] | None, typer.Option(
-    "--municipality", "-m", help="Only this municipality's stack (repeatable).")]
+    "--municipality", "-m", help="Only this municipality's stack (repeatable); `up` then "
+    "converges, pushes and verifies its hosts and the centre hosts rendered from it.")]
 OnlyChangedOpt = Annotated[bool, typer.Option(
     "--only-changed", help="Only the stacks whose inventory files (or code) changed in git "
     "since --base; a change to the centre file or the code selects every stack.")]

@@ -83,10 +83,12 @@ def select(model: Inventory, existing: list[str], municipalities: list[str],
     ``existing``: the targets that have a stack; ``changed``: the files changed in git when
     only changed stacks are wanted (None: not asked). With no choice: the core and every
     municipality. A stack whose inventory file is gone is destroyed only when named in
-    ``destroy``.
+    ``destroy``; naming it with ``municipalities`` too selects only its removal (the centre
+    hosts rendered from it are worked on, nothing else).
     """
     known = {m.slug for m in model.municipalities}
-    unknown = [s for s in municipalities if s not in known]
+    # `-m SLUG --destroy-municipality SLUG`: only that municipality's removal.
+    unknown = [s for s in municipalities if s not in known and s not in destroy]
     if unknown:
         raise SelectionError(f"no inventory file for {', '.join(unknown)} "
                              f"(known: {', '.join(sorted(known))})")
@@ -110,7 +112,8 @@ def select(model: Inventory, existing: list[str], municipalities: list[str],
             {Path(f).stem for f in changed if f.startswith("inventories/")} & known)
         return Selection(core=everything, municipalities=slugs, destroy=destroy)
     if municipalities:
-        return Selection(core=False, municipalities=sorted(set(municipalities)), destroy=destroy)
+        return Selection(core=False, municipalities=sorted(set(municipalities) & known),
+                         destroy=destroy)
     return Selection(core=True, municipalities=sorted(known), destroy=destroy)
 
 

@@ -144,3 +144,10 @@ def test_exactly_the_centre_hosts_whose_configuration_depends_on_the_municipalit
     differ = {h.name for h in CENTRE if before[h.name] != after[h.name]}
     touched = _names(affected.hosts(with_vinje, CENTRE + _site_hosts(with_vinje), ["vinje"]))
     assert differ == touched & _names(CENTRE)
+
+
+def test_naming_a_removed_municipality_selects_only_its_removal() -> None:
+    s = select(MODEL, ["core", "hjartdal", "tokke", "vinje"], ["hjartdal"], None, ["hjartdal"])
+    assert (s.core, s.municipalities, s.destroy) == (False, [], ["hjartdal"])
+    assert _names(s.hosts(MODEL, HOSTS)) == {"core-router", "katalog", "overvaking", "gis-01",
+                                              "okonomi-01"}
