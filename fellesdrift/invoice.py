@@ -1,11 +1,16 @@
 """A municipality's monthly invoice, computed from the centre's service catalogue.
 
+This is the one computation of what a municipality pays: the report shows it, and
+``fellesdrift invoice`` bills it (:mod:`fellesdrift.billing`, :mod:`fellesdrift.ehf`).
+
 Rules (prices are monthly, NOK excluding VAT):
 
-- ``per_user`` services: the municipality's users in the service's areas (every area when the
-  service names none) × the price of the subscribed tier.
-- ``per_site`` services: the municipality's number of sites × the price of the tier.
+- ``per_user`` services: one line per service area the service counts (every area when the
+  service names none): the municipality's users in that area × the price of the subscribed tier.
+- ``per_site`` services: one line, the municipality's number of sites × the price of the tier.
 - Each line and the total are exact decimals rounded to øre (two decimals, half up).
+- VAT (:meth:`Invoice.vat`): per rate, the sum of its lines × the rate, rounded to øre; the rate
+  is the service's ``vat_rate`` in the catalogue.
 """
 
 from __future__ import annotations
@@ -30,11 +35,15 @@ class InvoiceLine:
     service: str
     name: str
     tier: str
+    #: The tier's name in the catalogue's service levels (the tier id when it has none).
+    tier_name: str
     billing: Literal["per_user", "per_site"]
-    #: What is counted: the service areas whose users count, or ("sites",).
-    counted: tuple[str, ...]
+    #: The service area whose users are counted; None on a per-site line.
+    area: str | None
     quantity: int
     unit_price: Decimal
+    #: VAT in percent, from the catalogue; None when the catalogue gives no rate.
+    vat_rate: Decimal | None
 
     @property
     def amount(self) -> Decimal:
@@ -43,17 +52,34 @@ class InvoiceLine:
     @property
     def basis(self) -> str:
         """What the quantity counts, in words."""
-        if self.billing == "per_site":
-            return "sites"
-        if self.counted == AREAS:
-            return "users (all areas)"
-        return "users in " + ", ".join(self.counted)
+        return "sites" if self.area is None else f"users in {self.area}"
+
+    @property
+    def description(self) -> str:
+        """The line in words, with its tier: ``Standard: 110 users in administration``."""
+        return f"{self.tier_name}: {self.quantity} {self.basis}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"service": self.service, "name": self.name, "tier": self.tier,
-                "billing": self.billing, "counted": list(self.counted), "basis": self.basis,
+                "tier_name": self.tier_name, "billing": self.billing, "area": self.area,
+                "basis": self.basis, "description": self.description,
                 "quantity": self.quantity, "unit_price": str(money(self.unit_price)),
-                "amount": str(self.amount)}
+                "amount": str(self.amount),
+                "vat_rate": None if self.vat_rate is None else str(self.vat_rate)}
+
+
+@dataclass(frozen=True)
+class VatGroup:
+    """The lines taxed at one rate: EN 16931's VAT breakdown."""
+
+    rate: Decimal
+    taxable: Decimal
+    tax: Decimal
+
+    @property
+    def category(self) -> str:
+        """UNCL5305: S (standard rated) or Z (zero rated)."""
+        return "S" if self.rate > 0 else "Z"
 
 
 @dataclass(frozen=True)
@@ -63,11 +89,43 @@ class Invoice:
 
     @property
     def total(self) -> Decimal:
+        """The total excluding VAT."""
         return sum((line.amount for line in self.lines), Decimal("0.00")).quantize(CENT)
 
+    @property
+    def unpriced_vat(self) -> tuple[str, ...]:
+        """The services on this invoice whose VAT rate the catalogue does not give."""
+        return tuple(dict.fromkeys(ln.service for ln in self.lines if ln.vat_rate is None))
+
+    def vat(self) -> tuple[VatGroup, ...]:
+        """The VAT breakdown, one group per rate, highest rate first."""
+        if self.unpriced_vat:
+            raise InvoiceError(f"{self.municipality}: the catalogue gives no vat_rate for "
+                               f"{', '.join(self.unpriced_vat)}")
+        taxable: dict[Decimal, Decimal] = {}
+        for line in self.lines:
+            assert line.vat_rate is not None
+            taxable[line.vat_rate] = taxable.get(line.vat_rate, Decimal("0.00")) + line.amount
+        return tuple(VatGroup(rate, base, money(base * rate / 100))
+                     for rate, base in sorted(taxable.items(), reverse=True))
+
+    @property
+    def vat_total(self) -> Decimal:
+        return sum((g.tax for g in self.vat()), Decimal("0.00"))
+
+    @property
+    def total_with_vat(self) -> Decimal:
+        return self.total + self.vat_total
+
     def as_dict(self) -> dict[str, Any]:
-        return {"municipality": self.municipality, "currency": "NOK",
-                "lines": [line.as_dict() for line in self.lines], "total": str(self.total)}
+        data: dict[str, Any] = {"municipality": self.municipality, "currency": "NOK",
+                                "lines": [line.as_dict() for line in self.lines],
+                                "total": str(self.total)}
+        if not self.unpriced_vat:
+            data["vat"] = [{"category": g.category, "rate": str(g.rate),
+                            "taxable": str(g.taxable), "tax": str(g.tax)} for g in self.vat()]
+            data["total_with_vat"] = str(self.total_with_vat)
+        return data
 
 
 def money(amount: Decimal) -> Decimal:
@@ -80,9 +138,11 @@ def nok(amount: Decimal) -> str:
 
 
 def invoice(centre: OperationsCentre, municipality: Municipality) -> Invoice:
-    """The monthly invoice of one municipality, one line per subscription, in file order."""
+    """The monthly invoice of one municipality: per subscription in file order, one line per
+    counted service area (per-user services) or one line of sites (per-site services)."""
     catalogue = {s.id: s for s in centre.services}
-    lines = []
+    tier_names = {level.id: level.name for level in centre.service_levels}
+    lines: list[InvoiceLine] = []
     for sub in municipality.services:
         service = catalogue.get(sub.service)
         if service is None:
@@ -91,12 +151,13 @@ def invoice(centre: OperationsCentre, municipality: Municipality) -> Invoice:
         if price is None:
             raise InvoiceError(f"{municipality.slug}: {sub.service} is not offered at "
                                f"{sub.tier!r}")
+        tier_name = tier_names.get(sub.tier, sub.tier)
         if service.billing == "per_site":
-            counted: tuple[str, ...] = ("sites",)
-            quantity = len(municipality.sites)
+            counts: list[tuple[str | None, int]] = [(None, len(municipality.sites))]
         else:
-            counted = tuple(service.areas) if service.areas else AREAS
-            quantity = municipality.users.total(list(counted))
-        lines.append(InvoiceLine(service.id, service.name, sub.tier, service.billing, counted,
-                                 quantity, price))
+            areas = service.areas or AREAS
+            counts = [(area, municipality.users.total([area])) for area in areas]
+        lines.extend(InvoiceLine(service.id, service.name, sub.tier, tier_name, service.billing,
+                                 area, quantity, price, service.vat_rate)
+                     for area, quantity in counts)
     return Invoice(municipality.slug, tuple(lines))
