@@ -156,21 +156,34 @@ def setup_packages(setup: Path = SETUP) -> set[str]:
     return set(found.group(1).split())
 
 
-@cache
-def _package_of(program: str) -> str | None:
-    """The Debian package that owns this program on this machine (None: not installed)."""
+def _candidates(program: str) -> list[str]:
+    """The paths dpkg may know a program by (the link on PATH, its target, /usr-merged twins)."""
     path = shutil.which(program)
     if path is None:
-        return None
-    candidates = {path, os.path.realpath(path)}
-    candidates |= {re.sub(r"^/usr/", "/", c) for c in candidates}
-    candidates |= {"/usr" + c for c in candidates if not c.startswith("/usr/")}
-    for candidate in sorted(candidates):
-        proc = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True,
-                              check=False)
-        if proc.returncode == 0:
-            return proc.stdout.split(":")[0].split(",")[0].strip()
-    return None
+        return []
+    found = {path, os.path.realpath(path)}
+    found |= {re.sub(r"^/usr/", "/", c) for c in found}
+    found |= {"/usr" + c for c in found if not c.startswith("/usr/")}
+    return sorted(found)
+
+
+@cache
+def _owners() -> dict[str, str]:
+    """{path: Debian package} for every program the code runs or the table names (one dpkg
+    call: it reads its whole database each time)."""
+    programs = {c.program for c in program_calls()} | {p.name for p in doctor.PROGRAMS}
+    paths = sorted({c for p in programs for c in _candidates(p)})
+    proc = subprocess.run(["dpkg", "-S", *paths], capture_output=True, text=True, check=False)
+    owners = {}
+    for line in proc.stdout.splitlines():
+        package, _, path = line.partition(": ")
+        owners[path.strip()] = package.split(",")[0].split(":")[0].strip()
+    return owners
+
+
+def _package_of(program: str) -> str | None:
+    """The Debian package that owns this program on this machine (None: not installed)."""
+    return next((_owners()[c] for c in _candidates(program) if c in _owners()), None)
 
 
 @cache
