@@ -16,8 +16,10 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # chromium: headless, renders the HTML report in tests/unit/test_report.py
 # frr: `vtysh --dryrun` checks the rendered router configurations in tests/unit (its daemons are
 #      not wanted here: they are disabled right after installing)
+# nginx, unbound: `nginx -t` and `unbound-checkconf` read the role templates rendered from a
+#      hostile inventory in tests/unit/test_escaping_corpus.py (neither daemon is used here)
 packages=(podman runc netavark debootstrap uidmap iproute2 iptables procps openssh-client gcc git
-          python3 python3-venv ca-certificates chromium frr)
+          python3 python3-venv ca-certificates chromium frr nginx unbound)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,9 +31,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} …"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  if [[ " ${missing[*]} " == *" frr "* ]]; then
-    systemctl disable --now frr >/dev/null 2>&1 || true
-  fi
+  for daemon in frr nginx unbound; do
+    if [[ " ${missing[*]} " == *" $daemon "* ]]; then
+      systemctl disable --now "$daemon" >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 python=${PYTHON:-python3}

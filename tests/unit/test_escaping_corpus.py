@@ -231,8 +231,13 @@ def _render_roles(model: Inventory, out: Path, settings: dict[str, Any]) -> Path
         mp.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
         mp.delenv(credentials.PASSPHRASE_SOCKET, raising=False)
         (out / "lab" / "unit").mkdir(parents=True)
-        written = hosts.ansible_inventory(
-            "unit", HOSTS, hostvars.render(model, "unit", HOSTS, "ssh-ed25519 AAAA netops"))
+        given = hostvars.render(model, "unit", HOSTS, "ssh-ed25519 AAAA netops")
+        written = hosts.ansible_inventory("unit", HOSTS, given)
+    # The endpoint's certificate where the nginx site names it (nginx -t opens it).
+    tls = out / "files" / "finance" / "tls"
+    tls.mkdir(parents=True)
+    (tls / "finance-hosting.crt").write_text(given["okonomi-01"]["finance_hosting_tls_cert"])
+    (tls / "finance-hosting.key").write_text(given["okonomi-01"]["finance_hosting_tls_key"])
     loader = DataLoader()
     loader.set_vault_secrets([("default", VaultSecret(PASSPHRASE.encode()))])
     managed = InventoryManager(loader=loader, sources=[str(written)])
@@ -248,7 +253,7 @@ def _render_roles(model: Inventory, out: Path, settings: dict[str, Any]) -> Path
         path = ROOT / "roles" / role / "vars" / "main.yml"
         if path.exists():
             variables |= loader.load_from_file(str(path), trusted_as_template=True)
-    variables |= settings
+    variables |= settings | {"__finance_hosting_tls_dir": str(tls)}
     play = out / "play"
     play.mkdir(parents=True)
     (play / "filter_plugins").symlink_to(ROOT / "playbooks" / "filter_plugins")
@@ -397,11 +402,33 @@ def _nginx(text: str) -> tuple[list[Any], list[str]]:
 @pytest.mark.parametrize("service", ["gis", "finance"])
 def test_nginx_directives_are_the_same_and_names_stay_in_comments(
         roles_hostile: Path, roles_clean: Path, service: str) -> None:
-    bad, comments = _nginx((roles_hostile / service / "nginx.conf").read_text(encoding="utf-8"))
-    good, _ = _nginx((roles_clean / service / "nginx.conf").read_text(encoding="utf-8"))
+    def read(files: Path) -> str:  # each rendering has the TLS files in its own folder
+        return (files / service / "nginx.conf").read_text(encoding="utf-8").replace(
+            str(files), "FILES")
+    bad, comments = _nginx(read(roles_hostile))
+    good, _ = _nginx(read(roles_clean))
     assert bad == good
     assert any(c.startswith(MUNICIPALITY) for c in comments)
     assert any(c.startswith(MUNICIPALITY_2) for c in comments)
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed here")
+@pytest.mark.parametrize("service", ["gis", "finance"])
+def test_nginx_reads_the_hostile_site(roles_hostile: Path, tmp_path: Path, service: str) -> None:
+    shutil.copy("/etc/nginx/fastcgi_params", tmp_path / "fastcgi_params")
+    main = tmp_path / "nginx.conf"
+    main.write_text(f"error_log {tmp_path}/error.log;\npid {tmp_path}/nginx.pid;\nevents {{}}\n"
+                    f"http {{\n  include {roles_hostile / service / 'nginx.conf'};\n}}\n")
+    proc = subprocess.run(["nginx", "-t", "-q", "-p", str(tmp_path), "-c", str(main)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("unbound-checkconf") is None, reason="no unbound-checkconf")
+def test_unbound_checkconf_reads_the_zone(roles_hostile: Path) -> None:
+    proc = subprocess.run(["unbound-checkconf", str(roles_hostile / "dns" / "unbound.conf")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_unbound_zone_reads_back(roles_hostile: Path, roles_clean: Path) -> None:
