@@ -7,10 +7,12 @@ are listed in SAMPLE_WARNINGS (none today) and in docs/invoicing.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
+import zipfile
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -254,3 +256,23 @@ def test_the_seller_is_the_centre() -> None:
     doc = sample("seljord")
     assert doc.seller == Party("Telemark IKT-driftssenter", "990012342", "NO990012342MVA")
     assert SAMPLES.centre.vat_number == "NO990012342MVA"
+
+
+def test_fetch_checks_the_jar_and_extracts_the_two_stylesheets(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jar = tmp_path / "rules.jar"
+    with zipfile.ZipFile(jar, "w") as z:
+        for name in peppol.STYLESHEETS:
+            z.writestr(f"external/schematron/openpeppol/{peppol.RELEASE}/xslt/{name}", name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(peppol, "JAR_URL", jar.as_uri())
+    monkeypatch.setattr(peppol, "JAR_SHA256", "0" * 64)
+    with pytest.raises(peppol.RulesError, match="not the pinned"):
+        peppol.fetch()
+    assert not peppol.rules_dir().exists()
+    monkeypatch.setattr(peppol, "JAR_SHA256", hashlib.sha256(jar.read_bytes()).hexdigest())
+    folder = peppol.fetch()
+    assert folder == peppol.rules_dir() and folder.is_relative_to(tmp_path / "cache")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(peppol.STYLESHEETS)
+    jar.unlink()  # fetched once: the next call does not download
+    assert peppol.fetch() == folder
