@@ -16,10 +16,13 @@ new invoice is refused while one is open, and ``credit`` writes the credit note 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -163,6 +166,14 @@ class Month:
     def next_number(self, code: str, slug: str) -> str:
         invoices = [d for d in self.history(slug) if d.kind == "invoice"]
         return f"{self.folder.name.replace('-', '')}-{code}-{len(invoices) + 1}"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the month for one run: a second run waits, then sees what the first kept."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / ".lock").open("w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
 
     def keep(self, docs: list[Document], xml: dict[str, bytes]) -> list[Path]:
         """Write each document (XML, then its record), then the month's ledger."""

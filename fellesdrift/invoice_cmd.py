@@ -146,6 +146,12 @@ def _run(paths: list[Path], month_text: str, slugs: list[str], out_dir: Path | N
         raise BillingError(f"--date {issued_text!r} is not a date; write it YYYY-MM-DD") from None
     month = Month.of(out_dir or billing.default_root(), env, month_text)
     model = inventory.load(paths)
+    with month.locked():
+        return _bill(model, paths, month, month_text, slugs, env, credit, issued)
+
+
+def _bill(model: Inventory, paths: list[Path], month: Month, month_text: str, slugs: list[str],
+          env: str, credit: bool, issued: date) -> dict[str, Any]:
     chosen = _selected(model, slugs)
     docs = (_credit_notes(month, month_text, chosen, bool(slugs), issued) if credit else
             _invoices(model, paths, month, month_text, chosen, issued))
