@@ -216,11 +216,20 @@ def markdown_text(value: Any) -> str:
     list item or link text. Every character CommonMark or GFM could read as syntax is
     backslash-escaped (CommonMark: any ASCII punctuation may be). Markdown cannot break a line
     inside a cell, so a run of line breaks or control characters (only a status detail, never
-    a model value, has them) becomes one space: a report is never refused."""
+    a model value, has them) becomes one space: a report is never refused. White space at
+    either end is written as character references, so it is neither trimmed nor indentation."""
     text = str(value)
     if any(_refused(c) for c in text):
         text = re.sub(" {2,}", " ", "".join(" " if _refused(c) else c for c in text))
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    # White space at either end would be trimmed (cells, headings) or start a code block (list
+    # items): there it is written as character references.
+    body = text.strip()
+    start = len(text) - len(text.lstrip())
+    lead, trail = text[:start], text[start + len(body):]
+
+    def refs(space: str) -> str:
+        return "".join(f"&#{ord(c)};" for c in space)
+    return refs(lead) + _MARKDOWN_SPECIAL.sub(r"\\\1", body) + refs(trail)
 
 
 #: The filters by the name templates use.
