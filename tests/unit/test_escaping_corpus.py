@@ -196,7 +196,7 @@ def test_junos_one_quote_does_not_leave_the_description(hostile: Inventory,
 # --- Role templates, rendered by Ansible ----------------------------------------------------
 
 ROLES = {"gis_hosting": "gis-01", "finance_hosting": "okonomi-01", "dns_ntp": "katalog",
-         "monitoring": "overvaking"}
+         "monitoring": "overvaking", "common": "tokke-skule-client"}
 #: (role, template, output file; "item" templates are rendered once per municipality).
 TEMPLATES = [
     ("gis_hosting", "pg_hba.conf.j2", "gis/pg_hba.conf"),
@@ -208,6 +208,8 @@ TEMPLATES = [
     ("finance_hosting", "finance-backup.timer.j2", "finance/finance-backup.timer"),
     ("finance_hosting", "finance-backup.j2", "finance/finance-backup"),
     ("dns_ntp", "unbound-fellesdrift.conf.j2", "dns/unbound.conf"),
+    ("dns_ntp", "chrony-ntp-server.conf.j2", "dns/chrony.conf"),
+    ("common", "resolv.conf.j2", "common/resolv.conf"),
     ("monitoring", "prometheus.yml.j2", "monitoring/prometheus.yml"),
     ("monitoring", "rules.yml.j2", "monitoring/rules.yml"),
 ]
@@ -429,6 +431,13 @@ def test_unbound_checkconf_reads_the_zone(roles_hostile: Path) -> None:
     proc = subprocess.run(["unbound-checkconf", str(roles_hostile / "dns" / "unbound.conf")],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_resolver_and_time_settings_read_back(roles_hostile: Path) -> None:
+    resolv = (roles_hostile / "common" / "resolv.conf").read_text(encoding="utf-8")
+    assert "search unit.fellesdrift.internal\nnameserver 10.104.0.140\n" in resolv
+    chrony = (roles_hostile / "dns" / "chrony.conf").read_text(encoding="utf-8")
+    assert "allow 10.104.0.0/16\n" in chrony
 
 
 def test_unbound_zone_reads_back(roles_hostile: Path, roles_clean: Path) -> None:
