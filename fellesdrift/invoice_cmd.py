@@ -6,6 +6,7 @@ The CLI calls :func:`register` to add the command to its app.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 
 from . import billing, inventory, peppol
+from .invoice import nok
 from .billing import BillingError, Month
 from .ehf import Document
 from .model import Inventory
@@ -131,7 +133,7 @@ def invoice_cmd(
         return
     for d in written["documents"]:
         out.print(f"{d['municipality']}: {d['kind'].replace('_', ' ')} {d['number']} "
-                  f"{d['total_with_vat']} NOK incl. VAT → {d['file']}", markup=False,
+                  f"{nok(Decimal(d['total_with_vat']))} incl. VAT → {d['file']}", markup=False,
                   soft_wrap=True)
         for w in d["warnings"]:
             out.print(f"  warning [{w['rule']}] {w['text']}", markup=False, soft_wrap=True)
