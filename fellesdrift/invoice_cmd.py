@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 
 from . import billing, inventory, peppol
-from .invoice import nok
 from .billing import BillingError, Month
 from .ehf import Document
+from .invoice import nok
 from .model import Inventory
 from .paths import INVENTORIES
 
