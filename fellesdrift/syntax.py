@@ -69,16 +69,16 @@ def _without(text: str, destination: str, chars: str, why: str) -> str:
 
 # --- Routers ---------------------------------------------------------------------------------
 
-_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")
 
 
 def config_word(value: Any) -> str:
     """A name that stands as one word in a router configuration (hostname, interface,
-    prefix-list, route-map, BGP group): letters, digits and ``. _ : / -`` only."""
+    prefix-list, route-map, BGP group): letters, digits and ``. _ : / @ -`` only."""
     text = one_line(value, "config_word")
     if not _WORD.match(text):
-        bad = next((c for c in text if not re.match(r"[A-Za-z0-9._:/-]", c)), text[:1] or " ")
-        raise Unrepresentable("config_word", text, bad, "is not a letter, digit or . _ : / -")
+        bad = next((c for c in text if not re.match(r"[A-Za-z0-9._:/@-]", c)), text[:1] or " ")
+        raise Unrepresentable("config_word", text, bad, "is not a letter, digit or . _ : / @ -")
     return text
 
 
