@@ -38,6 +38,7 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.no import kontonr, orgnr
 
 from .addressing import parse_address, parse_prefix
+from .syntax import UNREPRESENTABLE
 
 #: The schema version this code reads and writes. Older files are upgraded by
 #: ``fellesdrift inventory migrate`` (see :mod:`fellesdrift.migrate`).
@@ -117,6 +118,26 @@ def _text(value: str) -> str:
 #: backslashes, #, ;, <, & and non-ASCII letters are fine: each destination escapes them).
 Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH,
                                         strip_whitespace=False), AfterValidator(_text)]
+
+#: Printable characters a router's CLI cannot take in free text in any quoting (it answers '?'
+#: with help): the destinations' own list, :data:`fellesdrift.syntax.UNREPRESENTABLE`.
+ROUTER_TEXT_REFUSED = "".join(sorted({c for destination, chars, _ in UNREPRESENTABLE
+                                      if destination in ("frr_text", "ios_text")
+                                      for c in chars}))
+
+
+def _router_text(value: str) -> str:
+    for i, c in enumerate(value):
+        if c in ROUTER_TEXT_REFUSED:
+            raise PydanticCustomError(
+                "text-router", "holds '{char}' at character {at}, which a router's command line "
+                "answers with help instead of taking it (the site's name describes its LAN on "
+                "its router); write it without", {"char": c, "at": i + 1})
+    return value
+
+
+#: Free text that also goes into router configurations (interface descriptions).
+RouterText = Annotated[Text, AfterValidator(_router_text)]
 Email = Annotated[str, StringConstraints(
     pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"), Field(
     description="An e-mail address", examples=["postmottak@seljord.kommune.no"])]
@@ -303,7 +324,8 @@ class Site(Strict):
     """A municipal building with its own LAN, broadband link and router."""
 
     id: SiteId
-    name: Text = Field(description="The building's name", examples=["Seljord rådhus"])
+    name: RouterText = Field(description="The building's name (also its LAN's description on "
+                             "its router, so without '?')", examples=["Seljord rådhus"])
     kind: SiteKind = Field(description="What the building is")
     address: Text = Field(description="Street address, postcode and place",
                           examples=["Brøløsvegen 13, 3840 Seljord"])

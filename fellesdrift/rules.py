@@ -64,6 +64,8 @@ RULES: dict[str, str] = {
     "text-control": "free text holding a control, format (bidi override, zero-width), "
                     "surrogate, private-use or unassigned character",
     "text-template": "free text holding a template marker ({{, {%, {# or their closers)",
+    "text-router": "a site name holding '?', which a router's command line answers with help "
+                   "(the name describes the site's LAN on its router)",
     "placeholder": "a TODO placeholder that still needs its real value",
     "invalid": "any other invalid value",
     "too-many-problems": "more problems in one file than are worth listing",

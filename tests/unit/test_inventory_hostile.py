@@ -111,9 +111,9 @@ def test_validate_json_names_every_problem(
 ) -> None:
     """`fellesdrift validate --json`, as CI reads it: exit 1, each problem with its place."""
     folder = folder_of(case, tmp_path, fixture_inventories)
-    with patch.object(sys, "argv", ["fellesdrift", "validate", "--json", str(folder)]):
-        with pytest.raises(SystemExit) as exit_:
-            cli.main()
+    with patch.object(sys, "argv", ["fellesdrift", "validate", "--json", str(folder)]), \
+            pytest.raises(SystemExit) as exit_:
+        cli.main()
     out = capsys.readouterr()
     assert exit_.value.code == 1 and "Traceback" not in out.err
     problems = json.loads(out.out)["problems"]
