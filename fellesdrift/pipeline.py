@@ -335,7 +335,8 @@ def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
             for r in outcome.in_sync})
     else:
         status.record(env, "converge", status.from_converge(first.recap, {}, names))
-    neighbours = [] if limit is None else affected.neighbours(every, selection.municipalities)
+    neighbours = (affected.neighbours(every, selection.municipalities)
+                  if limit is not None and selection.municipalities else [])
     if neighbours:
         say(f"verifying that {len(neighbours)} site client(s) of the other municipalities do "
             "not reach the selected ones …")
