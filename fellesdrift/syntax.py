@@ -206,30 +206,35 @@ def yaml_string(value: Any) -> str:
 
 # --- Markdown ------------------------------------------------------------------------------
 
-#: The ASCII punctuation that means something inline or at the start of a block in CommonMark
-#: and GitHub-flavoured Markdown (tables, strikethrough, math). Each is written backslash-escaped.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~&$^=])")
+#: ASCII punctuation that is syntax anywhere in a line of CommonMark or GitHub-flavoured
+#: Markdown (code, emphasis, links, raw HTML, entities, table cells, strikethrough, math, a
+#: heading's closing #s): always written backslash-escaped.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>#|~&$])")
+#: What starts a block (a list item, a thematic break or a setext underline) when it opens a
+#: list item's text: a leading - + = and the . or ) after leading digits.
+_MARKDOWN_BLOCK_START = re.compile(r"^([-+=])|^(\d+)([.)])")
 
 
 def markdown_text(value: Any) -> str:
     """Text that stays literal text in Markdown wherever it stands: a table cell, a heading, a
-    list item or link text. Every character CommonMark or GFM could read as syntax is
-    backslash-escaped (CommonMark: any ASCII punctuation may be). Markdown cannot break a line
-    inside a cell, so a run of line breaks or control characters (only a status detail, never
-    a model value, has them) becomes one space: a report is never refused. White space at
-    either end is written as character references, so it is neither trimmed nor indentation."""
+    list item or link text. Every character CommonMark or GFM could read as syntax there is
+    backslash-escaped (CommonMark: any ASCII punctuation may be); - + = and a number's . or )
+    only where they would open a block. Markdown cannot break a line inside a cell, so a run of
+    line breaks or control characters (only a status detail, never a model value, has them)
+    becomes one space: a report is never refused. White space at either end is written as
+    character references, so it is neither trimmed nor indentation."""
     text = str(value)
     if any(_refused(c) for c in text):
         text = re.sub(" {2,}", " ", "".join(" " if _refused(c) else c for c in text))
-    # White space at either end would be trimmed (cells, headings) or start a code block (list
-    # items): there it is written as character references.
     body = text.strip()
     start = len(text) - len(text.lstrip())
     lead, trail = text[:start], text[start + len(body):]
 
     def refs(space: str) -> str:
         return "".join(f"&#{ord(c)};" for c in space)
-    return refs(lead) + _MARKDOWN_SPECIAL.sub(r"\\\1", body) + refs(trail)
+    body = _MARKDOWN_INLINE.sub(r"\\\1", body)
+    body = _MARKDOWN_BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", body)
+    return refs(lead) + body + refs(trail)
 
 
 #: The filters by the name templates use.
