@@ -127,12 +127,12 @@ ROUTER_TEXT_REFUSED = "".join(sorted({c for destination, chars, _ in UNREPRESENT
 
 
 def _router_text(value: str) -> str:
-    for i, c in enumerate(value):
-        if c in ROUTER_TEXT_REFUSED:
+    for c in ROUTER_TEXT_REFUSED:
+        if c in value:
             raise PydanticCustomError(
                 "text-router", "holds '{char}' at character {at}, which a router's command line "
                 "answers with help instead of taking it (the site's name describes its LAN on "
-                "its router); write it without", {"char": c, "at": i + 1})
+                "its router); write it without", {"char": c, "at": value.index(c) + 1})
     return value
 
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 # --- The environment --------------------------------------------------------------------------
 
@@ -176,72 +175,83 @@ def postgres_reserved(name: str) -> bool:
 Namespace = Literal["host", "stack", "network", "database"]
 
 
-@dataclass(frozen=True)
-class Derived:
-    """A name the platform derives, where it lives, and the longest it may be there."""
+Kind = Literal["host", "network", "stack", "database", "ca", "alias"]
+
+
+class Derived(NamedTuple):
+    """A name the platform derives, the namespace it is unique in, and what kind of name it is
+    (which says where it goes and so its limits: :meth:`too_long`)."""
 
     namespace: Namespace | None  # None: a name that need not be unique
     name: str
     what: str  # e.g. "the site router's host name"
-    limits: tuple[tuple[str, str, int, bool], ...] = ()  # (system, name as it is, most, bytes)
+    kind: Kind
 
-    def too_long(self) -> Iterator[tuple[str, str, int, int, str]]:
+    def limits(self, env: str = LONGEST_ENV) -> list[tuple[str, str, int, bool]]:
+        """(system, the name as that system holds it, its limit, counted in bytes)."""
+        if self.kind == "host":
+            return [("the container or VM name (also its hostname)", machine(env, self.name),
+                     DNS_LABEL, False), ("the DNS name", fqdn(env, self.name), DNS_NAME, False),
+                    ("the DNS label", self.name, DNS_LABEL, False)]
+        if self.kind == "network":
+            return [("the lab network name", machine(env, self.name), DNS_LABEL, False)]
+        if self.kind == "stack":
+            return [("the Pulumi stack name", self.name, PULUMI_STACK, False)]
+        if self.kind == "database":
+            return [("the PostgreSQL identifier", self.name, POSTGRES_IDENTIFIER, True)]
+        if self.kind == "ca":
+            organisation, common = ca_subject(self.name, env)
+            return [("the CA's organisation name", organisation, X509_NAME, True),
+                    ("the CA's common name", common, X509_NAME, True)]
+        return []
+
+    def too_long(self, env: str = LONGEST_ENV) -> Iterator[tuple[str, str, int, int, str]]:
         """(system, full name, its length, the limit, its unit) for every limit exceeded."""
-        for system, full, most, in_bytes in self.limits:
+        for system, full, most, in_bytes in self.limits(env):
             length = len(full.encode()) if in_bytes else len(full)
             if length > most:
                 yield system, full, length, most, "bytes" if in_bytes else "characters"
 
 
-def _host(name: str, what: str, env: str) -> Derived:
-    return Derived("host", name, what, (
-        ("the container or VM name (also its hostname)", machine(env, name), DNS_LABEL, False),
-        ("the DNS name", fqdn(env, name), DNS_NAME, False),
-        ("the DNS label", name, DNS_LABEL, False)))
-
-
-def _network(name: str, env: str) -> Derived:
-    return Derived("network", name, "the lab network", (
-        ("the lab network name", machine(env, name), DNS_LABEL, False),))
-
-
-def site_names(slug: str, site_id: str, env: str = LONGEST_ENV) -> list[Derived]:
+def site_names(slug: str, site_id: str) -> list[Derived]:
     """The names one site makes."""
-    return [_host(site_router(slug, site_id), "the site router's host name", env),
-            _host(site_client(slug, site_id), "the site client's host name", env),
-            _network(site_lan(slug, site_id), env), _network(site_link(slug, site_id), env)]
+    return [Derived("host", site_router(slug, site_id), "the site router's host name", "host"),
+            Derived("host", site_client(slug, site_id), "the site client's host name", "host"),
+            Derived("network", site_lan(slug, site_id), "the lab network", "network"),
+            Derived("network", site_link(slug, site_id), "the lab network", "network")]
+
+
+def site_names_fit(slug: str, site_id: str) -> bool:
+    """Whether every name of :func:`site_names` fits its limits (the longest is a host's
+    container name, ``<env>-<slug>-<site>-client``): the quick check for most sites."""
+    return len(machine(LONGEST_ENV, site_client(slug, site_id))) <= DNS_LABEL
 
 
 def municipality_names(slug: str, env: str = LONGEST_ENV) -> list[Derived]:
     """The names a municipality makes besides its sites' (databases whether it subscribes or
     not: a subscription may come later)."""
-    return [Derived("stack", stack(env, slug), "the municipality's stack",
-                    (("the Pulumi stack name", stack(env, slug), PULUMI_STACK, False),)),
+    return [Derived("stack", stack(env, slug), "the municipality's stack", "stack"),
             *(Derived("database", database(service, slug), f"the {service} database and login",
-                      (("the PostgreSQL identifier", database(service, slug),
-                        POSTGRES_IDENTIFIER, True),))
-              for service in DATABASE_SERVICES)]
+                      "database") for service in DATABASE_SERVICES)]
 
 
-def shared_host_names(hostname: str, env: str = LONGEST_ENV) -> list[Derived]:
-    return [_host(hostname, "the shared host's name", env)]
+def shared_host_names(hostname: str) -> list[Derived]:
+    return [Derived("host", hostname, "the shared host's name", "host")]
 
 
 def centre_names(env: str = LONGEST_ENV) -> list[Derived]:
     """The names the centre makes whatever its file says."""
-    return [Derived("stack", stack(env, CORE_STACK), "the centre's stack"),
-            _host(CORE_ROUTER, "the core router's host name", env),
-            *(Derived("host", alias, f"the DNS name of the {_SERVICE_WORDS[function]} service")
-              for function, alias in SERVICE_ALIASES.items())]
+    return [Derived("stack", stack(env, CORE_STACK), "the centre's stack", "stack"),
+            Derived("host", CORE_ROUTER, "the core router's host name", "host"),
+            *(Derived("host", alias, f"the DNS name of the {_SERVICE_WORDS[function]} service",
+                      "alias") for function, alias in SERVICE_ALIASES.items())]
 
 
-def centre_range_names(range_name: str, env: str = LONGEST_ENV) -> list[Derived]:
+def centre_range_names(range_name: str) -> list[Derived]:
     """The names a centre range that is a network makes."""
-    return [_network(centre_network(range_name), env)]
+    return [Derived("network", centre_network(range_name), "the lab network", "network")]
 
 
-def ca_names(centre_name: str, env: str = LONGEST_ENV) -> Derived:
-    organisation, common = ca_subject(centre_name, env)
-    return Derived(None, common, "the lab CA's subject", (
-        ("the CA's organisation name", organisation, X509_NAME, True),
-        ("the CA's common name", common, X509_NAME, True)))
+def ca_names(centre_name: str) -> Derived:
+    """The lab CA's subject, made from the centre's name (:func:`ca_subject`)."""
+    return Derived(None, centre_name, "the lab CA's subject", "ca")

@@ -143,6 +143,8 @@ def municipality(doc: Document, m: Municipality) -> Iterator[Problem]:
                          "PostgreSQL keeps for itself; choose another slug", "reserved-name")
         yield from _too_long(doc, ("slug",), derived, "choose a shorter slug")
     for i, site in enumerate(m.sites):
+        if naming.site_names_fit(m.slug, site.id):
+            continue
         for derived in naming.site_names(m.slug, site.id):
             found = list(_too_long(doc, ("sites", i, "id"), derived,
                                    "choose a shorter site id (or slug)"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from .addressing import format_prefix, parse_prefix
 from .model import Inventory, Municipality, OperationsCentre, Site
 
 LINK_PREFIX = 30
@@ -66,24 +67,28 @@ def network_of(centre: OperationsCentre, address: str) -> CentreNetwork:
 
 
 def link_subnet(centre: OperationsCentre, site: Site) -> str:
-    """The /30 of a site's broadband link (see the module's rules)."""
-    links = [r for r in centre.address_plan.centre_ranges if r.name == "links"]
-    if not links:
+    """The /30 of a site's broadband link (see the module's rules). Integer arithmetic
+    (:mod:`.addressing`): validate computes it for every site."""
+    links = next((r for r in centre.address_plan.centre_ranges if r.name == "links"), None)
+    if links is None:
         raise TopologyError("the centre's address plan needs a centre range named links")
-    pool = ipaddress.IPv4Network(links[0].prefix)
+    pool, pool_length = parse_prefix(links.prefix)
+    lan, lan_length = parse_prefix(site.lan_prefix)
+    lan_last = lan + (1 << (32 - lan_length)) - 1
     offset = 0
-    for aggregate in (ipaddress.IPv4Network(a) for a in centre.address_plan.aggregates):
-        if site.lan.subnet_of(aggregate):
-            index = offset + (int(site.lan.network_address) - int(aggregate.network_address)
-                              >> 8)
+    for aggregate in centre.address_plan.aggregates:
+        first, length = parse_prefix(aggregate)
+        size = 1 << (32 - length)
+        if first <= lan and lan_last < first + size:
+            index = offset + ((lan - first) >> 8)
             break
-        offset += aggregate.num_addresses >> 8
+        offset += size >> 8
     else:
-        raise TopologyError(f"{site.lan} lies outside the address plan")
-    size = 1 << (32 - LINK_PREFIX)
-    if (index + 1) * size > pool.num_addresses:
-        raise TopologyError(f"the links range {pool} is too small for the aggregates")
-    return str(ipaddress.IPv4Network((int(pool.network_address) + index * size, LINK_PREFIX)))
+        raise TopologyError(f"{site.lan_prefix} lies outside the address plan")
+    link_size = 1 << (32 - LINK_PREFIX)
+    if (index + 1) * link_size > 1 << (32 - pool_length):
+        raise TopologyError(f"the links range {links.prefix} is too small for the aggregates")
+    return format_prefix(pool + index * link_size, LINK_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,10 @@ address_plan:
   centre_ranges:
     - name: servers
       prefix: 10.255.0.0/24
+    - name: backbone
+      prefix: 10.255.1.0/24
+    - name: links  # one /30 per /24 of the aggregate: 65,536 × 4 addresses
+      prefix: 10.248.0.0/14
 """
 
 CATALOGUE = """\
