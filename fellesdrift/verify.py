@@ -24,6 +24,9 @@ from .hosts import Host
 from .paths import ROOT, lab_dir
 
 SUITES = ROOT / "tests" / "infra"
+#: pytest-xdist workers. Most of verify is waiting on the hosts (SSH round trips, services,
+#: polls), not the controller's CPU: more workers than cores let the waits overlap.
+DEFAULT_WORKERS = 8
 #: The suites (module names in tests/infra) that check what a host's function promises; one of
 #: them must pass a check on the host for it to be verified.
 ROLE_SUITES: dict[str, tuple[str, ...]] = {
@@ -142,7 +145,7 @@ def verdicts(report: Path, hosts: list[Host]) -> dict[str, HostVerdict]:
 
 
 def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None = None,
-        workers: int = 4) -> dict[str, HostVerdict]:
+        workers: int = DEFAULT_WORKERS) -> dict[str, HostVerdict]:
     """Run the suites against these hosts of the inventory; returns the verdict per host.
     The JUnit report is .lab/<env>/verify/junit.xml."""
     report = lab_dir(env) / "verify" / "junit.xml"
@@ -153,6 +156,8 @@ def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None 
            f"--ansible-inventory={inventory}",
            "--hosts=" + ",".join(f"ansible://{h.name}" for h in hosts),
            f"--junitxml={report}", "-o", "junit_family=xunit1",
+           # Where the time goes, in pytest.log: the slowest checks.
+           "--durations=30", "--durations-min=2",
            *map(str, suites or [SUITES])]
     # testinfra calls ansible-inventory: the venv's, as for ansible-runner.
     environ = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
