@@ -33,6 +33,9 @@ class InventoryDumper(yaml.SafeDumper):
     """YAML for Ansible: strings ``!unsafe``, secrets ``!vault``, mapping keys plain."""
 
     def represent_unsafe(self, data: str) -> yaml.Node:
+        # ansible-core loads `!unsafe ""` as None: an empty string (no template) stays plain.
+        if not data:
+            return self.represent_str(data)
         # Double-quoted: every line break and control character escaped, so nothing is folded.
         return self.represent_scalar("!unsafe", data, style='"')
 
