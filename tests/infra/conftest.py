@@ -56,6 +56,40 @@ def role_vars_for(host: Any, role: str) -> dict[str, Any]:
     return merged
 
 
+def _function_or_none(host: Any) -> str | None:
+    try:
+        return function_of(host)
+    except Exception:  # noqa: BLE001 - kept: the host's checks then fail with the reason
+        return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> Any:
+    """A suite that declares ``FUNCTIONS`` (the host functions it checks) is parametrized with
+    those hosts only, not with every host to skip on most of them: fewer items to collect, send
+    and report in every xdist worker. A host whose function cannot be read stays in (its checks
+    fail with the reason); the suites' own ``only_for`` still guards runs without inventory."""
+    functions = getattr(metafunc.module, "FUNCTIONS", None)
+    if not functions or not metafunc.config.option.ansible_inventory:
+        yield
+        return
+    parametrize = metafunc.parametrize
+
+    def theirs(argnames: Any, argvalues: Any, *args: Any, ids: Any = None, **kw: Any) -> Any:
+        if argnames == "_testinfra_host":
+            keep = [i for i, h in enumerate(argvalues)
+                    if _function_or_none(h) in (*functions, None)]
+            argvalues = [argvalues[i] for i in keep]
+            ids = [ids[i] for i in keep] if ids is not None else None
+        return parametrize(argnames, argvalues, *args, ids=ids, **kw)
+
+    metafunc.parametrize = theirs  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del metafunc.parametrize
+
+
 @pytest.fixture(scope="module")
 def common_vars(host: Any) -> dict[str, Any]:
     """What the role ``common`` was asked to do on this host."""

@@ -24,6 +24,9 @@ from typing import Any
 import pytest
 from conftest import inventory_vars, only_for, role_vars_for
 
+#: The host functions this suite checks (conftest parametrizes it with those hosts only).
+FUNCTIONS = ('finance_hosting',)
+
 ROLE = "finance_hosting"
 # The backup checks plant dumps and run the backup: one xdist worker runs this whole module.
 pytestmark = pytest.mark.xdist_group("finance_hosting")

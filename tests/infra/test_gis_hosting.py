@@ -19,6 +19,9 @@ from urllib.parse import urlencode
 import pytest
 from conftest import inventory_vars, only_for, role_vars_for
 
+#: The host functions this suite checks (conftest parametrizes it with those hosts only).
+FUNCTIONS = ('gis_hosting',)
+
 ROLE = "gis_hosting"
 PNG_SIGNATURE = "89 50 4e 47 0d 0a 1a 0a"
 # A spot no municipality's sites are near (South Pacific): its GetMap is an empty image.

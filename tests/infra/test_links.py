@@ -25,6 +25,9 @@ from typing import Any
 import pytest
 from budget import held
 
+#: The host functions this suite checks (conftest parametrizes it with those hosts only).
+FUNCTIONS = ('site_client',)
+
 TOLERANCE = 0.15
 MAX_MEASURED_MBPS = 1000
 #: Seconds measured per direction (after one second left out: TCP's slow start).

@@ -25,6 +25,9 @@ from typing import Any, TypeVar
 import pytest
 from conftest import inventory_vars, only_for, role_vars_for
 
+#: The host functions this suite checks (conftest parametrizes it with those hosts only).
+FUNCTIONS = ('monitoring',)
+
 ROLE = "monitoring"
 AVAILABILITY_RECORD = "municipality_service:probe_success:avg_over_time_30d"
 TARGET_RECORD = "municipality_service:availability_target:ratio"

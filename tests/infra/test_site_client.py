@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+#: The host functions this suite checks (conftest parametrizes it with those hosts only).
+FUNCTIONS = ('site_client',)
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

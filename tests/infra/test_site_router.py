@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from conftest import inventory_vars, only_for, role_vars_for
 
+#: The host functions this suite checks (conftest parametrizes it with those hosts only).
+FUNCTIONS = ('site_router', 'core_router')
+
 
 @pytest.fixture(scope="module")
 def router(host: Any) -> dict[str, Any]:

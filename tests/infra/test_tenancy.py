@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+#: The host functions this suite checks (conftest parametrizes it with those hosts only).
+FUNCTIONS = ('gis_hosting', 'finance_hosting')
+
 SERVICES = {"gis_hosting": ("gis", "gis_hosting_municipalities"),
             "finance_hosting": ("okonomi", "finance_hosting_municipalities")}
 
