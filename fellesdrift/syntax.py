@@ -27,8 +27,9 @@ _REFUSED_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 #: Printable characters that some destination cannot write in any quoting: (destination, the
 #: characters, why). Values reaching that destination must not hold them (validate's rules).
 UNREPRESENTABLE: tuple[tuple[str, str, str], ...] = (
-    ("frr_text", "?", "vtysh's interactive line editor (the netmiko push) answers '?' with help"
-                      " and drops it from the line"),
+    ("frr_text", "?|", "vtysh's line editor (the netmiko push) answers '?' with help and drops"
+                       " it; vtysh reads '| ' as a pipe to an output filter (| include …) and"
+                       " cuts the command there"),
     ("ios_text", "?", "the IOS CLI answers '?' with help and drops it from the line"),
     ("pg_hba_token", '"', "pg_hba.conf has no escape for a double quote inside a quoted token"),
     ("nginx_string", "$", "nginx expands $name in strings and has no escape for a literal $"),
@@ -93,8 +94,10 @@ def _rest_of_line(value: Any, destination: str) -> str:
 
 def frr_text(value: Any) -> str:
     """Free text as the rest of an FRR (vtysh) line, e.g. after ``description``. vtysh treats
-    '!' and '#' as comments only at the start of a line, so nothing here starts a command."""
-    return _rest_of_line(value, "frr_text")
+    '!' and '#' as comments only at the start of a line, so nothing here starts a command; a
+    '|' has no escape (vtysh cuts a command at '| ' and runs the rest as an output filter)."""
+    return _without(_rest_of_line(value, "frr_text"), "frr_text", "|",
+                    "is vtysh's pipe to an output filter, which cuts the command there")
 
 
 def ios_text(value: Any) -> str:
