@@ -21,13 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.lab
 
 
-def _needles(name: str, secret: str) -> list[tuple[str, str]]:
-    """What betrays a secret in a file: a password as it is; a PEM key by each line of its
+def _needles(secret: str) -> list[str]:
+    """What betrays a secret in a file: a password as it is; a PEM key by any line of its
     base64 body (also found when the key was written JSON- or YAML-escaped)."""
     if "-----BEGIN" not in secret:
-        return [(name, secret)]
-    body = [line for line in secret.splitlines() if line and not line.startswith("-----")]
-    return [(f"{name} (line {i})", line) for i, line in enumerate(body, 1) if len(line) >= 16]
+        return [secret]
+    return [line for line in secret.splitlines() if len(line) >= 16 and "-----" not in line]
 
 
 def _files(folders: list[Path]) -> Iterator[Path]:
@@ -42,23 +41,18 @@ def _content(path: Path) -> bytes:
 
 
 def scan(env: str, extra: dict[str, str] | None = None) -> tuple[int, list[str]]:
-    """(files scanned, one line per clear-text hit: file and the secret's name, never its value)."""
-    store = credentials.store_path(env)
-    needles = [n for name, s in credentials.every_secret(env).items() for n in _needles(name, s)]
-    needles.append(("the centre's passphrase", credentials.passphrase().strip()))
+    """(files scanned, one line per file and secret found in it in clear: the file and the
+    secret's name, never its value)."""
+    needles = {name: _needles(s) for name, s in credentials.every_secret(env).items()}
+    needles["the centre's passphrase"] = [credentials.passphrase().strip()]
     folders = [ROOT / ".lab" / env, ROOT / ".state", ROOT / "reports" / env,
                ROOT / "backups" / env, Path.home() / ".ansible"]
-    hits, scanned = [], 0
-    for path in _files(folders):
-        if path == store:
-            continue
-        scanned += 1
-        data = _content(path)
-        hits += [f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {name}"
-                 for name, value in needles if value.encode() in data]
-    for label, text in (extra or {}).items():
-        hits += [f"{label}: {name}" for name, value in needles if value in text]
-    return scanned, hits
+    texts = {str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p): _content(p)
+             for p in _files(folders)}
+    texts |= {label: text.encode() for label, text in (extra or {}).items()}
+    hits = [f"{where}: {name}" for where, data in texts.items()
+            for name, values in needles.items() if any(v.encode() in data for v in values)]
+    return len(texts), hits
 
 
 def test_no_generated_secret_is_in_clear_anywhere_but_the_encrypted_store(
