@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import pytest
+from conftest import inventory_vars
 
 #: The host functions this suite checks (conftest parametrizes it with those hosts only).
 FUNCTIONS = ('site_client',)
@@ -29,7 +30,9 @@ def site(require: Any, role_vars: Any) -> dict[str, Any]:
 
 
 def _domain(host: Any) -> str:
-    return str(host.ansible.get_variables().get("fellesdrift_domain", ""))
+    domain = inventory_vars(host).get("fellesdrift_domain")
+    assert domain, "the inventory names no fellesdrift_domain"
+    return str(domain)
 
 
 def test_the_centre_resolver_answers(host: Any, site: dict[str, Any]) -> None:
