@@ -10,6 +10,8 @@ variables when the run goes through an Ansible inventory.
 from __future__ import annotations
 
 import functools
+import shlex
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> Any:
         yield
     finally:
         del metafunc.parametrize
+
+
+def psql_attempts(host: Any, attempts: list[tuple[str, str]], sql: str) -> list[tuple[int, str]]:
+    """Run ``psql -c sql`` once per (password, conninfo), all in one round trip to the host;
+    the exit code and output (stderr included) of each. A tenancy matrix is many connection
+    attempts: one SSH command per attempt would make it wait on the link, not on PostgreSQL."""
+    marker = f"@@fd-{uuid.uuid4().hex}"
+    script = "".join(
+        f"echo {marker}; env PGPASSWORD={shlex.quote(password)} psql -X -w -tA "
+        f"{shlex.quote(conninfo)} -c {shlex.quote(sql)} 2>&1; echo {marker} $?; "
+        for password, conninfo in attempts)
+    out = host.run(script).stdout
+    found: list[tuple[int, str]] = []
+    for chunk in out.split(f"{marker}\n")[1:]:
+        text, _, rc = chunk.rpartition(f"{marker} ")
+        found.append((int(rc.split()[0]), text.strip()))
+    assert len(found) == len(attempts), f"psql answered {len(found)} of {len(attempts)}: {out}"
+    return found
 
 
 @pytest.fixture(scope="module")

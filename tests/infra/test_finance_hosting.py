@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import inventory_vars, only_for, role_vars_for
+from conftest import inventory_vars, only_for, psql_attempts, role_vars_for
 
 #: The host functions this suite checks (conftest parametrizes it with those hosts only).
 FUNCTIONS = ('finance_hosting',)
@@ -155,23 +155,30 @@ def test_public_has_no_connect_privilege(host: Any, municipalities: list[dict[st
     assert open_to_public == "", f"PUBLIC may connect to: {open_to_public}"
 
 
-def test_other_logins_have_no_connect_privilege(
+def test_each_login_may_connect_to_its_own_database_only(
         host: Any, municipalities: list[dict[str, Any]]) -> None:
-    for a, b in itertools.permutations(municipalities, 2):
-        may = superuser_sql(host, "postgres",
-                            f"SELECT has_database_privilege('{a['login']}', '{b['database']}', "
-                            "'CONNECT')")
-        assert may == "f", f"{a['login']} has CONNECT on {b['database']}"
+    logins = ", ".join(f"'{m['login']}'" for m in municipalities)
+    names = ", ".join(f"'{m['database']}'" for m in municipalities)
+    rows = superuser_sql(host, "postgres",
+                         "SELECT r.rolname || ' ' || d.datname FROM pg_roles r CROSS JOIN "
+                         f"pg_database d WHERE r.rolname IN ({logins}) AND d.datname IN "
+                         f"({names}) AND has_database_privilege(r.rolname, d.datname, "
+                         "'CONNECT')")
+    may = {tuple(line.split()) for line in rows.splitlines() if line.strip()}
+    # The diagonal is there (the positive control), and nothing else.
+    assert may == {(m["login"], m["database"]) for m in municipalities}, sorted(may)
 
 
 def test_a_login_is_refused_on_another_database(
         host: Any, municipalities: list[dict[str, Any]]) -> None:
     others = [(a, b["database"]) for a, b in itertools.permutations(municipalities, 2)]
     others += [(a, "postgres") for a in municipalities]
-    for m, database in others:
-        out = login_sql(host, m, database, "127.0.0.1", "SELECT 1")
-        assert out.rc != 0, f"{m['login']} connected to {database}"
-        assert "pg_hba.conf rejects connection" in out.stderr, out.stderr
+    answers = psql_attempts(host, [(m["password"], f"host=127.0.0.1 port=5432 dbname={db} "
+                                    f"user={m['login']} connect_timeout=5")
+                                   for m, db in others], "SELECT 1")
+    for (m, database), (rc, out) in zip(others, answers, strict=True):
+        assert rc != 0, f"{m['login']} connected to {database}"
+        assert "pg_hba.conf rejects connection" in out, out
 
 
 def test_the_host_address_is_rejected_for_a_non_site_source(

@@ -9,10 +9,10 @@ prints it per service. Passwords travel in the environment of psql only.
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
 import pytest
+from conftest import psql_attempts
 
 #: The host functions this suite checks (conftest parametrizes it with those hosts only).
 FUNCTIONS = ('gis_hosting', 'finance_hosting')
@@ -21,11 +21,8 @@ SERVICES = {"gis_hosting": ("gis", "gis_hosting_municipalities"),
             "finance_hosting": ("okonomi", "finance_hosting_municipalities")}
 
 
-def _connects(host: Any, login: dict[str, Any], database: str) -> bool:
-    conninfo = f"host=127.0.0.1 dbname={database} user={login['login']} connect_timeout=5"
-    result = host.run(f"env PGPASSWORD={shlex.quote(login['password'])} "
-                      f"psql -X -w -tA {shlex.quote(conninfo)} -c 'select 1'")
-    return bool(result.rc == 0 and result.stdout.strip() == "1")
+def _conninfo(login: dict[str, Any], database: str) -> str:
+    return f"host=127.0.0.1 dbname={database} user={login['login']} connect_timeout=5"
 
 
 def test_each_login_reaches_its_own_database_and_no_other(
@@ -36,9 +33,14 @@ def test_each_login_reaches_its_own_database_and_no_other(
     tenants = list(role_vars(function)[key])
     if not tenants:
         pytest.skip("no subscribing municipality")
+    pairs = [(a, b) for a in tenants for b in tenants]
+    answers = psql_attempts(host, [(a["password"], _conninfo(a, b["database"]))
+                                   for a, b in pairs], "select 1")
+    connected = {(a["slug"], b["slug"]): rc == 0 and out == "1"
+                 for (a, b), (rc, out) in zip(pairs, answers, strict=True)}
     wrong = []
     for a in tenants:
-        row = {b["slug"]: _connects(host, a, b["database"]) for b in tenants}
+        row = {b["slug"]: connected[a["slug"], b["slug"]] for b in tenants}
         record_property("tenancy", json.dumps({"kind": service, "from": a["slug"], "to": row}))
         wrong += [f"{a['slug']} → {b}: {'connected' if ok else 'refused'}"
                   for b, ok in row.items() if ok != (b == a["slug"])]
