@@ -51,7 +51,7 @@ def targets(plan: Any, env: str) -> Targets:
 def _job(command: str, env: str, target: str, artifact: str, needs: list[str]) -> dict[str, Any]:
     return {
         "stage": "core" if target == CORE else "municipalities",
-        "tags": RUNNER_TAGS,
+        "tags": list(RUNNER_TAGS),
         # One job at a time per stack across pipelines; different stacks run in parallel.
         "resource_group": stack_name(env, target),
         "needs": needs,
@@ -76,7 +76,7 @@ def gitlab_child(plan: Any, env: str, command: str = "up") -> dict[str, Any]:
                                                f"{command}-{target}.json", needs)
     if not t.all:
         # A pipeline needs at least one job: say that nothing changed.
-        pipeline["nothing-changed"] = {"stage": "core", "tags": RUNNER_TAGS,
+        pipeline["nothing-changed"] = {"stage": "core", "tags": list(RUNNER_TAGS),
                                        "script": ["echo 'no stack changed: nothing to do'"]}
     return pipeline
 

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
-from . import converge, doctor, inventory, lab, pipeline, provision, scaffold, topology, verify
+from . import (
+    ci,
+    converge,
+    doctor,
+    inventory,
+    invoice_cmd,
+    lab,
+    naming,
+    pipeline,
+    provision,
+    scaffold,
+    topology,
+    verify,
+)
 from . import hosts as lab_hosts
 from . import invoice as invoicing
 from . import migrate as migration
@@ -30,7 +45,17 @@ app = typer.Typer(help="Infrastructure as code for an IT operations centre share
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
-EnvOpt = Annotated[str, typer.Option("--env", help="Lab environment name.")]
+
+
+def _env(value: str) -> str:
+    problem = naming.env_problem(value)
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
+
+
+EnvOpt = Annotated[str, typer.Option("--env", callback=_env, help="Environment name (it becomes "
+                                     "part of stack, host and DNS names).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable result.")]
 PathsArg = Annotated[list[Path] | None, typer.Argument(
     help="Inventory files or folders (default: inventories/).", show_default=False)]
@@ -241,8 +266,9 @@ def ansible_cmd(paths: PathsArg = None, env: EnvOpt = "lab") -> None:
 
 
 MunicipalityOpt = Annotated[list[str] | None, typer.Option(
-    "--municipality", "-m", help="Only this municipality's stack (repeatable); `up` then "
-    "converges, pushes and verifies its hosts and the centre hosts rendered from it.")]
+    "--municipality", "-m", help="Only this municipality's stack (repeatable; `core` names the "
+    "centre's); `up` then converges, pushes and verifies its hosts and the centre hosts rendered "
+    "from it.")]
 OnlyChangedOpt = Annotated[bool, typer.Option(
     "--only-changed", help="Only the stacks whose inventory files (or code) changed in git "
     "since --base; a change to the centre file or the code selects every stack.")]
@@ -703,6 +729,40 @@ def report_cmd(paths: PathsArg = None, env: EnvOpt = "lab", out_dir: Annotated[
     out.print(f"report: {written.html}", soft_wrap=True, markup=False)
 
 
+invoice_cmd.register(app)
+
+ci_app = typer.Typer(help="CI fan-out: one job per changed stack, from a plan's JSON.",
+                     no_args_is_help=True)
+app.add_typer(ci_app, name="ci")
+PlanArg = Annotated[Path, typer.Argument(help="The output of `fellesdrift plan --only-changed "
+                                         "--json`.", exists=True, dir_okay=False)]
+
+
+def _plan_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ci.PlanError(f"{path}: not a plan's JSON ({e})") from e
+
+
+@ci_app.command("gitlab")
+def ci_gitlab(plan_file: PlanArg, env: EnvOpt = "lab", command: Annotated[str, typer.Option(
+        "--command", help="What each job runs: plan (change requests) or up (main).")] = "up"
+              ) -> None:
+    """Print the GitLab child pipeline: the core's job first, then one job per changed
+    municipality, in parallel."""
+    out.print(yaml.safe_dump(ci.gitlab_child(_plan_json(plan_file), env, command),
+                             sort_keys=False), end="", markup=False, highlight=False)
+
+
+@ci_app.command("github")
+def ci_github(plan_file: PlanArg, env: EnvOpt = "lab") -> None:
+    """Print the GitHub Actions step outputs (key=value lines for $GITHUB_OUTPUT): `core` and
+    `slugs`, the matrix of changed municipalities."""
+    for key, value in ci.github_outputs(_plan_json(plan_file), env).items():
+        out.print(f"{key}={value}", markup=False, highlight=False)
+
+
 def main() -> None:
     """Entry point: user errors become one clear message and a non-zero exit."""
     try:
@@ -725,7 +785,7 @@ def main() -> None:
         console.print(f"error: {e}; nothing was made.", markup=False, soft_wrap=True)
         sys.exit(2)
     except (EngineError, lab.LabError, provision.ProvisionError, topology.TopologyError,
-            statuses.StatusError, invoicing.InvoiceError) as e:
+            statuses.StatusError, invoicing.InvoiceError, ci.PlanError) as e:
         console.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)
 

@@ -87,6 +87,10 @@ def select(model: Inventory, existing: list[str], municipalities: list[str],
     hosts rendered from it are worked on, nothing else).
     """
     known = {m.slug for m in model.municipalities}
+    # `-m core`: the centre's stack (a reserved slug, so never a municipality's), with every
+    # host, as a full `up` converges them; CI's fan-out runs it before the municipalities' jobs.
+    core = provision.CORE in municipalities
+    municipalities = [s for s in municipalities if s != provision.CORE]
     # `-m SLUG --destroy-municipality SLUG`: only that municipality's removal.
     unknown = [s for s in municipalities if s not in known and s not in destroy]
     if unknown:
@@ -111,8 +115,8 @@ def select(model: Inventory, existing: list[str], municipalities: list[str],
         slugs = sorted(known) if everything else sorted(
             {Path(f).stem for f in changed if f.startswith("inventories/")} & known)
         return Selection(core=everything, municipalities=slugs, destroy=destroy)
-    if municipalities:
-        return Selection(core=False, municipalities=sorted(set(municipalities) & known),
+    if municipalities or core:
+        return Selection(core=core, municipalities=sorted(set(municipalities) & known),
                          destroy=destroy)
     return Selection(core=True, municipalities=sorted(known), destroy=destroy)
 

@@ -3,6 +3,7 @@
 #   - Debian packages for the lab (as root): podman, runc, debootstrap, …
 #   - the Python virtual environment .venv from requirements.lock, with fellesdrift installed
 #   - the Pulumi engine and Python language host (scripts/engine/build.sh; cached by version)
+#   - the EHF rules and actionlint (scripts/tools/; cached by version)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -51,4 +52,8 @@ if [ "$(cat .venv/.fellesdrift-stamp 2>/dev/null)" != "$stamp" ]; then
 fi
 
 bash scripts/engine/build.sh >/dev/null
+# The official EHF rules the invoices are checked with (Maven Central; cached, pinned SHA-256).
+bash scripts/tools/peppol-rules.sh >/dev/null
+# actionlint, which lints the GitHub workflow in the unit tests (Go module proxy; cached).
+bash scripts/tools/actionlint.sh -version >/dev/null
 say "ready: .venv/bin/fellesdrift ($(.venv/bin/fellesdrift --help >/dev/null && echo ok))"

@@ -4,6 +4,7 @@ child pipeline generated from a plan is valid GitLab CI with one job per changed
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,20 @@ def test_the_github_outputs_name_the_core_and_the_matrix() -> None:
 def test_a_plan_that_is_not_a_plan_is_refused(bad: object) -> None:
     with pytest.raises(ci.PlanError):
         ci.gitlab_child(bad, "lab")
+
+
+def test_the_cli_prints_the_child_pipeline_and_the_github_outputs(tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan("lab.core", "lab.vinje")))
+    run = [sys.executable, "-m", "fellesdrift", "ci"]
+    gitlab = subprocess.run([*run, "gitlab", str(plan_file), "--command", "plan"],
+                            capture_output=True, text=True, check=True)
+    child = yaml.safe_load(gitlab.stdout)
+    assert child == ci.gitlab_child(plan("lab.core", "lab.vinje"), "lab", "plan")
+    github = subprocess.run([*run, "github", str(plan_file)], capture_output=True, text=True,
+                            check=True)
+    assert github.stdout.splitlines() == ["core=true", 'slugs=["vinje"]']
+    plan_file.write_text("[]")
+    refused = subprocess.run([*run, "github", str(plan_file)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "fellesdrift plan --json" in refused.stderr

@@ -25,6 +25,13 @@ def test_named_municipalities_only() -> None:
     assert select(MODEL, ["core", "tokke", "vinje"], ["vinje"], None, []).targets == ["vinje"]
 
 
+def test_the_core_is_named_like_a_municipality() -> None:
+    """CI's fan-out applies the centre's stack alone (`-m core`) before the municipalities'."""
+    assert select(MODEL, ["core", "tokke", "vinje"], ["core"], None, []).targets == ["core"]
+    s = select(MODEL, ["core", "tokke", "vinje"], ["core", "vinje"], None, [])
+    assert s.targets == ["core", "vinje"]
+
+
 def test_unknown_municipality_is_refused() -> None:
     with pytest.raises(SelectionError, match="no inventory file for bo"):
         select(MODEL, [], ["bo"], None, [])
