@@ -466,8 +466,9 @@ def converge_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = 
 
 @app.command("verify")
 def verify_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = None,
-               workers: Annotated[int, typer.Option("--workers", min=1, max=32,
-                                                    help="pytest-xdist workers.")] = 4,
+               workers: Annotated[int, typer.Option(
+                   "--workers", min=1, max=32, help="pytest-xdist workers.")
+               ] = verify.DEFAULT_WORKERS,
                as_json: JsonOpt = False) -> None:
     """Run the testinfra suites (tests/infra) against every host of the lab's inventory, in
     parallel; each host's checks, failures named. JUnit report: .lab/<env>/verify/junit.xml."""

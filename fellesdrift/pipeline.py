@@ -277,8 +277,8 @@ def inventory_for(model: Inventory, env: str) -> tuple[list[hosts.Host], Path]:
 
 def _isolated(verdict: verify.HostVerdict) -> bool:
     """The isolation check ran on this site client and passed."""
-    return any(c.name == ISOLATION_CHECK and c.outcome == "passed" for c in verdict.cases) \
-        and not any(c.name == ISOLATION_CHECK and c.outcome == "failed" for c in verdict.cases)
+    outcomes = {c.outcome for c in verdict.cases if c.check == ISOLATION_CHECK}
+    return outcomes == {"passed"}
 
 
 def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,

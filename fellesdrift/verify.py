@@ -51,6 +51,12 @@ class Case:
     message: str = ""
     tenancy: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def check(self) -> str:
+        """The check's function, without the parameters pytest adds to its name
+        (``test_x[ansible://host]`` is check ``test_x``)."""
+        return self.name.partition("[")[0]
+
 
 @dataclass
 class HostVerdict:

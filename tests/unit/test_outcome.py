@@ -49,8 +49,15 @@ def test_a_neighbour_that_reaches_the_selected_municipality_fails_the_run() -> N
     passed.add(verify.Case("test_site_client", "test_x", "passed"))
     passed.function = "site_client"
     outcome.verdicts = {HOST.name: passed}
+    # The case names as pytest writes them into the JUnit report: testinfra's host parameter.
+    check = "test_no_host_of_another_municipality_is_reachable[ansible://tokke-skule-client]"
+    isolated = verify.HostVerdict()
+    isolated.add(verify.Case("test_site_client", check, "passed"))
+    outcome.columns = {"tokke-skule-client": isolated}
+    assert outcome.failed is None
     reached = verify.HostVerdict()
-    reached.add(verify.Case("test_site_client",
-                            "test_no_host_of_another_municipality_is_reachable", "failed"))
+    reached.add(verify.Case("test_site_client", check, "failed"))
     outcome.columns = {"tokke-skule-client": reached}
+    assert outcome.failed == "verify (tenancy columns)"
+    outcome.columns = {"tokke-skule-client": verify.HostVerdict()}  # the check never ran
     assert outcome.failed == "verify (tenancy columns)"
