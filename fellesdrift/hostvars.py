@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from . import credentials, pki, topology
+from . import credentials, naming, pki, topology
 from .hosts import Host
 from .model import Inventory, Municipality, Site
 
@@ -28,14 +28,12 @@ NODE_EXPORTER_PORT = 9100
 IPERF3_PORT = 5201
 #: The routers' login for the network phase (role site_router; its shell is vtysh).
 NETOPS_USER = "netops"
-SERVICE_ALIASES = {"apt_proxy": "apt", "gis_hosting": "gis", "finance_hosting": "okonomi",
-                   "monitoring": "prometheus", "dns_ntp": "dns"}
+SERVICE_ALIASES = naming.SERVICE_ALIASES
 #: Where sites are placed when the inventory has no coordinates: around Telemark (WGS 84).
 _ORIGIN = (8.5, 59.4)
 
 
-def domain(env: str) -> str:
-    return f"{env}.fellesdrift.internal"
+domain = naming.domain
 
 
 def function_of(host: Host) -> str:
@@ -54,9 +52,7 @@ def finance_url(env: str, slug: str) -> str:
     return f"https://okonomi.{domain(env)}/{slug}/"
 
 
-def db_name(service: str, slug: str) -> str:
-    """Database and login role of a municipality in a hosted service: ``gis_vinje``."""
-    return f"{service}_{slug.replace('-', '_')}"
+db_name = naming.database
 
 
 def site_point(m: Municipality, site_id: str) -> tuple[float, float]:
@@ -144,7 +140,7 @@ def _site_client(model: Inventory, env: str, host: Host, hosts: list[Host],
     slug = municipality_of(host) or ""
     m = model.municipality(slug)
     subscribed = {s.service for s in m.services}
-    site = next(s for s in m.sites if host.name == f"{slug}-{s.id}-client")
+    site = next(s for s in m.sites if host.name == naming.site_client(slug, s.id))
     core = _first(hosts, "core_router")
     return {
         # The link's bandwidth, measured against the core router's iperf3 server of this link
@@ -214,7 +210,7 @@ def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
                   # One iperf3 server per provisioned site link (its site router exists).
                   "site_router_iperf3_servers": [
                       link_endpoint(model, s) for m in model.municipalities for s in m.sites
-                      if f"{m.slug}-{s.id}-router" in names] if function == "core_router"
+                      if naming.site_router(m.slug, s.id) in names] if function == "core_router"
                   else [],
                   "site_router_iperf3_port": IPERF3_PORT,
                   "common_ssh_allow_groups": [NETOPS_USER]}

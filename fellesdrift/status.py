@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
+from . import naming
 from .hosts import Host
 from .model import Inventory
 from .paths import lab_dir
@@ -205,7 +206,7 @@ class SiteStatus:
 
 def site_hosts(slug: str, site_id: str) -> tuple[str, str]:
     """A municipal site's router and client host names."""
-    return f"{slug}-{site_id}-router", f"{slug}-{site_id}-client"
+    return naming.site_router(slug, site_id), naming.site_client(slug, site_id)
 
 
 def _centre_hosts(model: Inventory, hosts: Iterable[Host] | None) -> tuple[list[str], list[str]]:
@@ -214,7 +215,8 @@ def _centre_hosts(model: Inventory, hosts: Iterable[Host] | None) -> tuple[list[
     if provisioned:
         routers = [h.name for h in provisioned if "core_router" in h.groups]
         return [h.name for h in provisioned], routers
-    return ["core-router", *(s.hostname for s in model.centre.shared_hosts)], ["core-router"]
+    return ([naming.CORE_ROUTER, *(s.hostname for s in model.centre.shared_hosts)],
+            [naming.CORE_ROUTER])
 
 
 def site_status(model: Inventory, env: str, hosts: Iterable[Host] | None = None,

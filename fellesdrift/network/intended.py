@@ -20,13 +20,13 @@ from typing import Any, Literal
 
 import jinja2
 
-from .. import syntax, topology
+from .. import naming, syntax, topology
 from ..model import Inventory, Municipality, Site
 from ..paths import ROOT
 
 TEMPLATES = ROOT / "templates" / "network"
 PLATFORMS = ("frr", "cisco_ios", "juniper_junos")
-CORE = "core-router"
+CORE = naming.CORE_ROUTER
 Kind = Literal["core", "site"]
 
 
@@ -96,7 +96,7 @@ class Device:
 
 
 def device_name(m: Municipality, site: Site) -> str:
-    return f"{m.slug}-{site.id}-router"
+    return naming.site_router(m.slug, site.id)
 
 
 def prefix_list_name(slug: str) -> str:
