@@ -1,3 +1,3 @@
-from fellesdrift.cli import main
+from fellesdrift.cli.app import main
 
 main()

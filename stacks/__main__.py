@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pulumi
 
-from fellesdrift import inventory
+from fellesdrift.inventory import load as inventory
 from stacks.components import MunicipalSite, OperationsCentre
 from stacks.drivers.base import Driver
 from stacks.drivers.lab import LabDriver

@@ -6,8 +6,8 @@ from typing import Any
 
 import pulumi
 
-from fellesdrift import naming, topology
-from fellesdrift.model import Inventory, Municipality, Site
+from fellesdrift.inventory.model import Inventory, Municipality, Site
+from fellesdrift.plan import naming, topology
 
 from .drivers.base import Driver, Function, Host, HostSpec, Network, NetworkSpec, Nic
 

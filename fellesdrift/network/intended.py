@@ -20,9 +20,10 @@ from typing import Any, Literal
 
 import jinja2
 
-from .. import naming, syntax, topology
-from ..model import Inventory, Municipality, Site
-from ..paths import ROOT
+from fellesdrift import syntax
+from fellesdrift.inventory.model import Inventory, Municipality, Site
+from fellesdrift.paths import ROOT
+from fellesdrift.plan import naming, topology
 
 TEMPLATES = ROOT / "templates" / "network"
 PLATFORMS = ("frr", "cisco_ios", "juniper_junos")

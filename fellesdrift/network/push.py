@@ -21,11 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import hostvars, lab
-from ..hosts import Host
-from ..model import Inventory
-from ..paths import ROOT
-from . import config, frr, intended
+from fellesdrift.access import keys
+from fellesdrift.converge import hostvars
+from fellesdrift.inventory.model import Inventory
+from fellesdrift.network import config, frr, intended
+from fellesdrift.paths import ROOT
+from fellesdrift.provision.hosts import Host
 
 Status = Literal["unchanged", "changed", "failed", "would-change"]
 ROUTER_FUNCTIONS = ("core_router", "site_router")
@@ -160,8 +161,8 @@ def run(model: Inventory, env: str, hosts: Sequence[Host], *, dry_run: bool = Fa
         backups: Path = BACKUPS) -> list[DeviceResult]:
     """Configure every router of the lab (in parallel, ``workers`` at a time). Devices are all
     FRR in the lab, whatever the inventory says the real device is."""
-    key, _ = lab.lab_keypair(env)
-    known = str(lab.known_hosts_path(env))
+    key, _ = keys.lab_keypair(env)
+    known = str(keys.known_hosts_path(env))
     devices = set(intended.devices(model))
     chosen = routers(hosts, municipalities)
     unknown = [h.name for h in chosen if h.name not in devices]

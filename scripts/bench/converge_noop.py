@@ -31,8 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from fellesdrift import converge, inventory, pipeline  # noqa: E402
+from fellesdrift.converge import run as converge  # noqa: E402
+from fellesdrift.inventory import load as inventory  # noqa: E402
 from fellesdrift.paths import INVENTORIES, lab_dir  # noqa: E402
+from fellesdrift.pipeline import job as pipeline  # noqa: E402
 
 
 def host_tasks(result: converge.ConvergeResult) -> int:

@@ -37,8 +37,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from fellesdrift import inventory, rules, safeyaml  # noqa: E402
-from fellesdrift.model import Municipality, OperationsCentre  # noqa: E402
+from fellesdrift.inventory import load as inventory  # noqa: E402
+from fellesdrift.inventory import rules, safeyaml  # noqa: E402
+from fellesdrift.inventory.model import Municipality, OperationsCentre  # noqa: E402
 
 BIN = Path(sys.executable).parent
 KINDS = ["town_hall", "school", "kindergarten", "care_home", "health_centre", "library", "depot",

@@ -45,7 +45,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fellesdrift import hosts, inventory  # noqa: E402
+from fellesdrift.inventory import load as inventory  # noqa: E402
+from fellesdrift.provision import hosts  # noqa: E402
 
 FELLESDRIFT = str(Path(sys.executable).parent / "fellesdrift")
 JOIN_GOAL_S = 180.0

@@ -14,9 +14,9 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from fellesdrift import hosts as lab_hosts
-from fellesdrift import lab
+from fellesdrift.access import keys
 from fellesdrift.network import frr, push
+from fellesdrift.provision import hosts as lab_hosts
 
 
 def sweep(routers: list[lab_hosts.Host], key: str, known: str, workers: int
@@ -48,8 +48,8 @@ def main() -> None:
     routers = push.routers(lab_hosts.load(args.env))
     if not routers:
         raise SystemExit(f"lab {args.env} has no routers")
-    key, _ = lab.lab_keypair(args.env)
-    known = str(lab.known_hosts_path(args.env))
+    key, _ = keys.lab_keypair(args.env)
+    known = str(keys.known_hosts_path(args.env))
     results: dict[int, tuple[list[float], list[float]]] = {}
     for workers in (1, args.workers):
         walls, connects = [], []

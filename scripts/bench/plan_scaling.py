@@ -52,8 +52,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import inventory_load as generator  # noqa: E402  (puts the checkout on sys.path)
 
-from fellesdrift import inventory, pipeline, provision  # noqa: E402
+from fellesdrift.inventory import load as inventory  # noqa: E402
 from fellesdrift.paths import ROOT  # noqa: E402
+from fellesdrift.pipeline import job as pipeline  # noqa: E402
+from fellesdrift.provision import stacks as provision  # noqa: E402
 
 ENV = "bench"
 FELLESDRIFT = str(Path(sys.executable).parent / "fellesdrift")

@@ -7,4 +7,4 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 if [ $# -eq 0 ]; then set -- fetch; fi
-exec "$root/.venv/bin/python" -m fellesdrift.peppol "$@"
+exec "$root/.venv/bin/python" -m fellesdrift.report.peppol "$@"

@@ -22,7 +22,9 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from fellesdrift import lab
+from fellesdrift.lab import hosts as lab_hosts
+from fellesdrift.lab import networks as lab_networks
+from fellesdrift.lab import shaping as lab_shaping
 from fellesdrift.paths import ROLES
 
 from .base import HostSpec, NetworkSpec
@@ -37,12 +39,12 @@ class NetworkProvider(ResourceProvider):
     KEYS = ("env", "network_name", "subnet", "bridge")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        net = lab.ensure_network(props["env"], props["network_name"], props["subnet"],
+        net = lab_networks.ensure_network(props["env"], props["network_name"], props["subnet"],
                                  gateway=props["bridge"] or None)
         return CreateResult(id_=props["network_name"], outs={**props, "gateway": net["gateway"]})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        net = lab.inspect_network(id_)
+        net = lab_networks.inspect_network(id_)
         if net is None:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**props, "subnet": net["subnet"]})
@@ -51,7 +53,7 @@ class NetworkProvider(ResourceProvider):
         return _replace_on(olds, news, self.KEYS)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        lab.remove_network(id_)
+        lab_networks.remove_network(id_)
 
 
 class HostProvider(ResourceProvider):
@@ -60,7 +62,7 @@ class HostProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         (network, ip), *extra = [tuple(n) for n in props["networks"]]
-        host = lab.create_host(
+        host = lab_hosts.create_host(
             props["env"], props["machine"], props["image"], network, ip, props["authorized_key"],
             extra_networks=extra, router=props["router"], egress=props["egress"],
             gateway=props["gateway"] or None,
@@ -70,14 +72,14 @@ class HostProvider(ResourceProvider):
             "interfaces": host["interfaces"]})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        host = lab.inspect_host(id_)
+        host = lab_hosts.inspect_host(id_)
         if host is None:
             return ReadResult(id_="", outs={})
-        live = [list(p) for p in lab.parse_pairs(host["networks"])]
+        live = [list(p) for p in lab_networks.parse_pairs(host["networks"])]
         declared = [n for n in live if n[0] in {d[0] for d in props.get("networks", [])}]
         outs = {**props, "image": host["image"], "networks": declared,
                 "gateway": host.get("gateway", "") if not props.get("router") else "",
-                "routes": [list(r) for r in lab.parse_pairs(host.get("routes", ""))]
+                "routes": [list(r) for r in lab_networks.parse_pairs(host.get("routes", ""))]
                 if not props.get("router") else []}
         return ReadResult(id_=id_, outs=outs)
 
@@ -85,19 +87,19 @@ class HostProvider(ResourceProvider):
         return _replace_on(olds, news, self.KEYS)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        lab.remove_host(id_)
+        lab_hosts.remove_host(id_)
 
 
 class AttachmentProvider(ResourceProvider):
     """One more network on an existing host (the core router on a site's link)."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        iface = lab.connect_host(props["machine"], props["network"], props["address"])
+        iface = lab_networks.connect_host(props["machine"], props["network"], props["address"])
         return CreateResult(id_=f"{props['machine']}@{props['network']}",
                             outs={**props, "interface": iface})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        address = lab.attachment(props["machine"], props["network"])
+        address = lab_networks.attachment(props["machine"], props["network"])
         if address is None:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**props, "address": address})
@@ -106,19 +108,19 @@ class AttachmentProvider(ResourceProvider):
         return _replace_on(olds, news, ("machine", "network", "address"))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        lab.disconnect_host(props["machine"], props["network"])
+        lab_networks.disconnect_host(props["machine"], props["network"])
 
 
 class ShapingProvider(ResourceProvider):
     """A link's bandwidth: tbf both ways on one host interface (fellesdrift.lab.shape_link)."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        lab.shape_link(props["machine"], props["interface"], props["down_mbps"],
+        lab_shaping.shape_link(props["machine"], props["interface"], props["down_mbps"],
                        props["up_mbps"])
         return CreateResult(id_=f"{props['machine']}:{props['interface']}", outs=props)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        got = lab.link_shaping(props["machine"], props["interface"])
+        got = lab_shaping.link_shaping(props["machine"], props["interface"])
         if got is None:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**props, "down_mbps": round(got["down_mbit"]),
@@ -130,12 +132,13 @@ class ShapingProvider(ResourceProvider):
         return DiffResult(changes=bool(changed or moved), replaces=moved)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        lab.shape_link(news["machine"], news["interface"], news["down_mbps"], news["up_mbps"])
+        lab_shaping.shape_link(news["machine"], news["interface"], news["down_mbps"],
+                               news["up_mbps"])
         return UpdateResult(outs=news)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        if lab.inspect_host(props["machine"]) is not None:
-            lab.unshape_link(props["machine"], props["interface"])
+        if lab_hosts.inspect_host(props["machine"]) is not None:
+            lab_shaping.unshape_link(props["machine"], props["interface"])
 
 
 class LabNetwork(Resource):
@@ -189,7 +192,7 @@ def kernel_baseline() -> dict[str, str]:
 class LabDriver:
     """Makes networks and machines as Podman networks and systemd containers on this machine."""
 
-    ssh_user = lab.ADMIN_USER
+    ssh_user = lab_hosts.ADMIN_USER
     ssh_port = 22
 
     def __init__(self, env: str, image: str, authorized_key: str) -> None:
@@ -203,7 +206,8 @@ class LabDriver:
     def network(self, spec: NetworkSpec, parent: pulumi.Resource) -> LabNetwork:
         # Routed networks: the router takes the first address, this machine's bridge the last
         # (so the control node reaches every host directly). Links carry no bridge at all.
-        bridge = lab.NO_BRIDGE if spec.kind == "link" else lab.control_address(spec.subnet)
+        bridge = (lab_networks.NO_BRIDGE if spec.kind == "link"
+                  else lab_networks.control_address(spec.subnet))
         return LabNetwork(spec.name, {"env": self.env, "network_name": self._name(spec.name),
                                       "subnet": spec.subnet, "bridge": bridge},
                           pulumi.ResourceOptions(parent=parent))
@@ -229,7 +233,7 @@ class LabDriver:
     def shape(self, name: str, host: Any, network: Any, down_mbps: int, up_mbps: int,
               parent: pulumi.Resource) -> LabShaping:
         interface = pulumi.Output.all(host.interfaces, network.network_name).apply(
-            lambda v: dict(lab.parse_pairs(v[0]))[v[1]])
+            lambda v: dict(lab_networks.parse_pairs(v[0]))[v[1]])
         return LabShaping(name, {"machine": host.machine, "interface": interface,
                                  "down_mbps": down_mbps, "up_mbps": up_mbps},
                           pulumi.ResourceOptions(parent=parent))

@@ -28,7 +28,15 @@ from typing import Any
 
 import pytest
 
-from fellesdrift import lab
+from fellesdrift.access import keys
+from fellesdrift.lab import hosts as lab_hosts
+from fellesdrift.lab import image as lab_image
+from fellesdrift.lab import networks as lab_networks
+from fellesdrift.lab import podman as lab_podman
+from fellesdrift.lab import routes as lab_routes
+from fellesdrift.lab import runner as lab_runner
+from fellesdrift.lab import shaping as lab_shaping
+from fellesdrift.lab import teardown as lab_teardown
 from fellesdrift.paths import lab_dir
 
 #: Why this machine cannot run the lab ("" when it can).
@@ -55,7 +63,7 @@ NET, SUBNET = "labtest2-net", "10.100.240.0/24"
 LAN, LAN_SUBNET = "labtest2-lan", "10.100.241.0/24"
 CORE, CORE_SUBNET = "labtest2-core", "10.100.242.0/24"
 LINK, LINK_SUBNET = "labtest2-link", "10.100.243.0/30"
-EGRESS = lab.egress_network_name(ENV)
+EGRESS = lab_networks.egress_network_name(ENV)
 HOSTS = {"labtest2-a": "10.100.240.10", "labtest2-b": "10.100.240.11"}
 ROUTER, CLIENT, SERVER, PROXY = "labtest2-r", "labtest2-c", "labtest2-s", "labtest2-p"
 ONE_SOURCE = "deb http://deb.debian.org/debian bookworm-updates main"
@@ -90,7 +98,7 @@ def ssh(key: Path, ip: str, command: str) -> subprocess.CompletedProcess[str]:
             "-i",
             str(key),
             "-o",
-            f"UserKnownHostsFile={lab.known_hosts_path(ENV)}",
+            f"UserKnownHostsFile={keys.known_hosts_path(ENV)}",
             "-o",
             "StrictHostKeyChecking=yes",
             "-o",
@@ -115,7 +123,7 @@ def pexec(container: str, *argv: str, timeout: float = 30) -> subprocess.Complet
 
 def labeled(*podman_args: str) -> list[object]:
     out = subprocess.run(
-        ["podman", *podman_args, "--filter", f"label={lab.LABEL}={ENV}", "--format", "json"],
+        ["podman", *podman_args, "--filter", f"label={lab_runner.LABEL}={ENV}", "--format", "json"],
         capture_output=True,
         text=True,
         check=True,
@@ -136,7 +144,7 @@ def guard_lines(binary: str = "iptables") -> list[str]:
     out = subprocess.run(
         [binary, "-w", "10", "-S", "FORWARD", "-v"], capture_output=True, text=True, check=True
     ).stdout
-    return [line for line in out.splitlines() if f'"{lab.LABEL}={ENV} ' in line]
+    return [line for line in out.splitlines() if f'"{lab_runner.LABEL}={ENV} ' in line]
 
 
 def dropped(net: str) -> int:
@@ -199,20 +207,21 @@ def throughput(sender: str, receiver: str, receiver_ip: str, seconds: float = 3)
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    lab.configure_podman()
-    return lab.golden_image()
+    lab_podman.configure_podman()
+    return lab_image.golden_image()
 
 
 @pytest.fixture(scope="module")
 def hosts(image: str) -> Iterator[dict[str, dict[str, str]]]:
-    lab.teardown(ENV)  # leftovers of an interrupted run
+    lab_teardown.teardown(ENV)  # leftovers of an interrupted run
     try:
-        lab.add_unreachable_routes([AGGREGATE], env=ENV)
-        key, pub = lab.lab_keypair(ENV)
-        lab.ensure_network(ENV, NET, SUBNET)
+        lab_routes.add_unreachable_routes([AGGREGATE], env=ENV)
+        key, pub = keys.lab_keypair(ENV)
+        lab_networks.ensure_network(ENV, NET, SUBNET)
         for name, subnet in ((LAN, LAN_SUBNET), (CORE, CORE_SUBNET)):
-            lab.ensure_network(ENV, name, subnet, gateway=lab.control_address(subnet))
-        lab.ensure_network(ENV, LINK, LINK_SUBNET, gateway=lab.NO_BRIDGE)
+            lab_networks.ensure_network(ENV, name, subnet,
+                                        gateway=lab_networks.control_address(subnet))
+        lab_networks.ensure_network(ENV, LINK, LINK_SUBNET, gateway=lab_networks.NO_BRIDGE)
         specs: dict[str, tuple[str, str, dict[str, Any]]] = {
             name: (NET, ip, {}) for name, ip in HOSTS.items()
         }
@@ -230,23 +239,23 @@ def hosts(image: str) -> Iterator[dict[str, dict[str, str]]]:
         )
         with ThreadPoolExecutor(max_workers=3) as pool:
             futures = {
-                name: pool.submit(lab.create_host, ENV, name, image, net, ip, pub, **kw)
+                name: pool.submit(lab_hosts.create_host, ENV, name, image, net, ip, pub, **kw)
                 for name, (net, ip, kw) in specs.items()
             }
             made = {name: f.result() for name, f in futures.items()}
         for host in made.values():
-            lab.known_hosts_add(ENV, host["ip"], host["host_key"])
+            keys.known_hosts_add(ENV, host["ip"], host["host_key"])
         yield made
     finally:
-        lab.teardown(ENV)
+        lab_teardown.teardown(ENV)
 
 
 def test_network_is_internal_with_gateway_on_this_machine(hosts: dict[str, object]) -> None:
-    net = lab.ensure_network(ENV, NET, SUBNET)  # idempotent
+    net = lab_networks.ensure_network(ENV, NET, SUBNET)  # idempotent
     assert net["subnet"] == SUBNET and net["gateway"] == "10.100.240.1"
-    assert lab.inspect_network(NET) == net
-    with pytest.raises(lab.LabError, match="exists with subnet"):
-        lab.ensure_network(ENV, NET, "10.100.244.0/24")
+    assert lab_networks.inspect_network(NET) == net
+    with pytest.raises(lab_runner.LabError, match="exists with subnet"):
+        lab_networks.ensure_network(ENV, NET, "10.100.244.0/24")
     raw = json.loads(
         subprocess.run(
             ["podman", "network", "inspect", NET], capture_output=True, text=True, check=True
@@ -260,17 +269,19 @@ def test_network_is_internal_with_gateway_on_this_machine(hosts: dict[str, objec
 
 
 def test_routed_networks_leave_the_first_address_to_the_router(hosts: dict[str, object]) -> None:
-    assert lab.router_address(LAN_SUBNET) == "10.100.241.1"
-    assert lab.control_address(LAN_SUBNET) == "10.100.241.254"
-    lan = lab.ensure_network(ENV, LAN, LAN_SUBNET, gateway="10.100.241.254")  # idempotent
+    assert lab_networks.router_address(LAN_SUBNET) == "10.100.241.1"
+    assert lab_networks.control_address(LAN_SUBNET) == "10.100.241.254"
+    lan = lab_networks.ensure_network(ENV, LAN, LAN_SUBNET, gateway="10.100.241.254")  # idempotent
     assert lan["gateway"] == "10.100.241.254" and lan["internal"] == "true"
-    assert lab.ensure_network(ENV, LAN, LAN_SUBNET) == lan  # no gateway given: accepted as is
-    with pytest.raises(lab.LabError, match="bridge address 10.100.241.254, not 10.100.241.1"):
-        lab.ensure_network(ENV, LAN, LAN_SUBNET, gateway="10.100.241.1")
-    link = lab.inspect_network(LINK)
+    # no gateway given: accepted as is
+    assert lab_networks.ensure_network(ENV, LAN, LAN_SUBNET) == lan
+    with pytest.raises(lab_runner.LabError,
+                       match="bridge address 10.100.241.254, not 10.100.241.1"):
+        lab_networks.ensure_network(ENV, LAN, LAN_SUBNET, gateway="10.100.241.1")
+    link = lab_networks.inspect_network(LINK)
     assert link is not None and link["gateway"] == "" and link["subnet"] == LINK_SUBNET
     # this machine is on the LAN at .254 and reaches the router at .1 and the client over it
-    key, _ = lab.lab_keypair(ENV)
+    key, _ = keys.lab_keypair(ENV)
     res = ssh(key, "10.100.241.1", "ip -4 -br addr show dev eth0")
     assert res.returncode == 0 and "10.100.241.1/24" in res.stdout, res.stderr
 
@@ -278,7 +289,7 @@ def test_routed_networks_leave_the_first_address_to_the_router(hosts: dict[str, 
 def test_ssh_with_pinned_host_key_sudo_and_systemd_running(
     hosts: dict[str, dict[str, str]],
 ) -> None:
-    key, _ = lab.lab_keypair(ENV)
+    key, _ = keys.lab_keypair(ENV)
     for host in hosts.values():
         res = ssh(key, host["ip"], "sudo -n true && systemctl is-system-running && hostname")
         assert res.returncode == 0, res.stderr
@@ -294,25 +305,25 @@ def test_hosts_have_their_own_host_keys_and_strict_checking_bites(
     a, b = hosts["labtest2-a"], hosts["labtest2-b"]
     assert a["host_key"].startswith("ssh-ed25519 ") and b["host_key"].startswith("ssh-ed25519 ")
     assert a["host_key"] != b["host_key"]
-    key, _ = lab.lab_keypair(ENV)
-    lab.known_hosts_add(ENV, a["ip"], b["host_key"])  # pin the wrong key
+    key, _ = keys.lab_keypair(ENV)
+    keys.known_hosts_add(ENV, a["ip"], b["host_key"])  # pin the wrong key
     try:
         res = ssh(key, a["ip"], "true")
         assert res.returncode != 0 and "host key" in res.stderr.lower()
     finally:
-        lab.known_hosts_add(ENV, a["ip"], a["host_key"])
+        keys.known_hosts_add(ENV, a["ip"], a["host_key"])
     assert ssh(key, a["ip"], "true").returncode == 0
 
 
 def test_create_host_is_idempotent_and_inspectable(
     image: str, hosts: dict[str, dict[str, str]]
 ) -> None:
-    _, pub = lab.lab_keypair(ENV)
+    _, pub = keys.lab_keypair(ENV)
     a = hosts["labtest2-a"]
-    again = lab.create_host(ENV, "labtest2-a", image, NET, a["ip"], pub)
+    again = lab_hosts.create_host(ENV, "labtest2-a", image, NET, a["ip"], pub)
     assert again == a  # same container, same host key
     assert a["interfaces"] == f"{NET}=eth0" and a["networks"] == f"{NET}={a['ip']}"
-    seen = lab.inspect_host("labtest2-a")
+    seen = lab_hosts.inspect_host("labtest2-a")
     assert seen is not None
     assert (seen["id"], seen["ip"], seen["image"], seen["state"], seen["network"]) == (
         a["id"],
@@ -327,9 +338,9 @@ def test_create_host_is_idempotent_and_inspectable(
         "",
         "",
     )
-    assert lab.inspect_host("labtest2-nope") is None
-    lab.remove_host("labtest2-nope")
-    lab.remove_network("labtest2-nope")
+    assert lab_hosts.inspect_host("labtest2-nope") is None
+    lab_hosts.remove_host("labtest2-nope")
+    lab_networks.remove_network("labtest2-nope")
 
 
 def test_router_is_multi_homed_forwards_and_may_program_routes(
@@ -338,7 +349,7 @@ def test_router_is_multi_homed_forwards_and_may_program_routes(
     r = hosts[ROUTER]
     assert r["interfaces"] == f"{LAN}=eth0,{CORE}=eth1"
     assert r["networks"] == f"{LAN}=10.100.241.1,{CORE}=10.100.242.1"
-    seen = lab.inspect_host(ROUTER)
+    seen = lab_hosts.inspect_host(ROUTER)
     assert seen is not None and seen["router"] == "true" and seen["ip"] == "10.100.241.1"
     addrs = pexec(ROUTER, "ip", "-4", "-br", "addr").stdout
     assert re.search(r"^eth0\S*\s+UP\s+10\.100\.241\.1/24", addrs, re.M), addrs
@@ -365,7 +376,7 @@ def test_router_is_multi_homed_forwards_and_may_program_routes(
 
 
 def test_hosts_reach_each_other_through_the_router(hosts: dict[str, dict[str, str]]) -> None:
-    key, _ = lab.lab_keypair(ENV)
+    key, _ = keys.lab_keypair(ENV)
     default = ssh(key, "10.100.241.10", "ip route show default")
     assert default.stdout.startswith("default via 10.100.241.1 dev eth0"), default.stdout
     # TCP to sshd (plain hosts lack NET_RAW, so their ping cannot run)
@@ -374,7 +385,7 @@ def test_hosts_reach_each_other_through_the_router(hosts: dict[str, dict[str, st
     # the proxy's static route to the LAN goes through the router too
     reach = ssh(key, "10.100.242.20", "timeout 5 bash -c '</dev/tcp/10.100.241.10/22'")
     assert reach.returncode == 0, reach.stderr
-    seen = lab.inspect_host(PROXY)
+    seen = lab_hosts.inspect_host(PROXY)
     assert seen is not None and seen["routes"] == f"{LAN_SUBNET}=10.100.242.1"
 
 
@@ -386,7 +397,7 @@ def test_this_machine_routes_no_lab_packet(hosts: dict[str, dict[str, str]]) -> 
     # bridge. Netavark turns forwarding off on an internal bridge when it creates it, but any
     # later 0→1 switch of net.ipv4.ip_forward (netavark's, for a NAT network) turns it on for
     # every interface. Emulate that on the LAN bridge: then only the guard stops the packet.
-    lan = lab.inspect_network(LAN)
+    lan = lab_networks.inspect_network(LAN)
     assert lan is not None
     knob = Path(f"/proc/sys/net/ipv4/conf/{lan['bridge']}/forwarding")
     before, was = dropped(LAN), knob.read_text()
@@ -404,7 +415,7 @@ def test_this_machine_routes_no_lab_packet(hosts: dict[str, dict[str, str]]) -> 
 def test_only_the_egress_host_reaches_debian_mirrors(hosts: dict[str, dict[str, str]]) -> None:
     p = hosts[PROXY]
     assert p["interfaces"] == f"{CORE}=eth0,{EGRESS}=eth1"
-    egress = lab.inspect_network(EGRESS)
+    egress = lab_networks.inspect_network(EGRESS)
     assert egress is not None and egress["internal"] == "false"
     assert sum(f' net={EGRESS}"' in line for line in guard_lines()) == 1
     assert pexec(PROXY, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "0"
@@ -425,8 +436,8 @@ def test_only_the_egress_host_reaches_debian_mirrors(hosts: dict[str, dict[str, 
 def test_a_lost_default_route_is_seen_and_put_back(
     image: str, hosts: dict[str, dict[str, str]]
 ) -> None:
-    _, pub = lab.lab_keypair(ENV)
-    seen = lab.inspect_host(CLIENT)
+    _, pub = keys.lab_keypair(ENV)
+    seen = lab_hosts.inspect_host(CLIENT)
     assert seen is not None and seen["gateway"] == "10.100.241.1"
     pid = subprocess.run(
         ["podman", "inspect", "-f", "{{.State.Pid}}", CLIENT],
@@ -437,17 +448,18 @@ def test_a_lost_default_route_is_seen_and_put_back(
     subprocess.run(
         ["nsenter", f"--target={pid}", "--net", "ip", "route", "del", "default"], check=True
     )
-    drifted = lab.inspect_host(CLIENT)
+    drifted = lab_hosts.inspect_host(CLIENT)
     assert drifted is not None and drifted["gateway"] == ""
-    again = lab.create_host(ENV, CLIENT, image, LAN, "10.100.241.10", pub, gateway="10.100.241.1")
+    again = lab_hosts.create_host(ENV, CLIENT, image, LAN, "10.100.241.10", pub,
+                                  gateway="10.100.241.1")
     assert again == hosts[CLIENT]  # same container, route put back
-    fixed = lab.inspect_host(CLIENT)
+    fixed = lab_hosts.inspect_host(CLIENT)
     assert fixed is not None and fixed["gateway"] == "10.100.241.1"
 
 
 def test_link_shaping_enforces_both_directions(hosts: dict[str, dict[str, str]]) -> None:
-    assert lab.link_shaping(CLIENT, "eth0") is None
-    assert lab.shape_link(CLIENT, "eth0", down_mbit=20, up_mbit=10) == {
+    assert lab_shaping.link_shaping(CLIENT, "eth0") is None
+    assert lab_shaping.shape_link(CLIENT, "eth0", down_mbit=20, up_mbit=10) == {
         "down_mbit": 20.0,
         "up_mbit": 10.0,
     }
@@ -458,28 +470,30 @@ def test_link_shaping_enforces_both_directions(hosts: dict[str, dict[str, str]])
         assert 8.5 <= up <= 11.5
         assert 17.0 <= down <= 23.0
         # idempotent: the same call again, then other rates replace the qdiscs
-        assert lab.shape_link(CLIENT, "eth0", 20, 10) == {"down_mbit": 20.0, "up_mbit": 10.0}
-        assert lab.shape_link(CLIENT, "eth0", 2.5, 0.5) == {"down_mbit": 2.5, "up_mbit": 0.5}
-        assert lab.link_shaping(CLIENT, "eth0") == {"down_mbit": 2.5, "up_mbit": 0.5}
+        assert lab_shaping.shape_link(CLIENT, "eth0", 20, 10) == {
+            "down_mbit": 20.0, "up_mbit": 10.0}
+        assert lab_shaping.shape_link(CLIENT, "eth0", 2.5, 0.5) == {
+            "down_mbit": 2.5, "up_mbit": 0.5}
+        assert lab_shaping.link_shaping(CLIENT, "eth0") == {"down_mbit": 2.5, "up_mbit": 0.5}
     finally:
-        lab.unshape_link(CLIENT, "eth0")
-    assert lab.link_shaping(CLIENT, "eth0") is None
-    with pytest.raises(lab.LabError, match="no veth interface"):
-        lab.shape_link(CLIENT, "eth7", 10, 10)
+        lab_shaping.unshape_link(CLIENT, "eth0")
+    assert lab_shaping.link_shaping(CLIENT, "eth0") is None
+    with pytest.raises(lab_runner.LabError, match="no veth interface"):
+        lab_shaping.shape_link(CLIENT, "eth7", 10, 10)
 
 
 def test_the_last_egress_host_takes_the_egress_network_along(
     hosts: dict[str, dict[str, str]],
 ) -> None:
-    lab.remove_host(PROXY)
-    assert lab.inspect_host(PROXY) is None
-    assert lab.inspect_network(EGRESS) is None
+    lab_hosts.remove_host(PROXY)
+    assert lab_hosts.inspect_host(PROXY) is None
+    assert lab_networks.inspect_network(EGRESS) is None
     assert not any(f' net={EGRESS}"' in line for line in guard_lines())
 
 
 def test_teardown_leaves_nothing_labeled(hosts: dict[str, dict[str, str]]) -> None:
-    assert lab.ensure_egress_network(ENV)["name"] == EGRESS  # teardown takes it too
-    counts = lab.teardown(ENV)
+    assert lab_networks.ensure_egress_network(ENV)["name"] == EGRESS  # teardown takes it too
+    counts = lab_teardown.teardown(ENV)
     assert counts["containers"] == 5 and counts["networks"] == 5 and counts["routes"] == 1
     assert counts["firewall_rules"] == 4 * 4 + 3
     assert labeled("ps", "--all") == []
@@ -487,7 +501,7 @@ def test_teardown_leaves_nothing_labeled(hosts: dict[str, dict[str, str]]) -> No
     assert guard_lines() == [] and guard_lines("ip6tables") == []
     assert route_type(AGGREGATE) is None
     assert not lab_dir(ENV).exists()
-    assert lab.teardown(ENV) == {
+    assert lab_teardown.teardown(ENV) == {
         "containers": 0,
         "networks": 0,
         "firewall_rules": 0,

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from fellesdrift import hosts as lab_hosts
-from fellesdrift import inventory, lab
+from fellesdrift.access import keys
+from fellesdrift.inventory import load as inventory
 from fellesdrift.network import config, frr, push
+from fellesdrift.provision import hosts as lab_hosts
 
 pytestmark = pytest.mark.lab
 
@@ -36,8 +37,8 @@ def _run(s: dict[str, Any], **kw: Any) -> dict[str, push.DeviceResult]:
 
 def _session(s: dict[str, Any], name: str) -> frr.FrrVtysh:
     host = next(h for h in s["hosts"] if h.name == name)
-    key, _ = lab.lab_keypair(s["env"])
-    return frr.connect(host.address, "netops", str(key), str(lab.known_hosts_path(s["env"])))
+    key, _ = keys.lab_keypair(s["env"])
+    return frr.connect(host.address, "netops", str(key), str(keys.known_hosts_path(s["env"])))
 
 
 def _exec(machine: str, *argv: str) -> subprocess.CompletedProcess[str]:

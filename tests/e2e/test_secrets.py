@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fellesdrift import credentials
+from fellesdrift.access import credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.lab

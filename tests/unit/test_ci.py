@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fellesdrift import ci
+from fellesdrift.provision import ci
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "fellesdrift.yml"

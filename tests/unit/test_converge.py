@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import converge, credentials, hosts, verify
-from fellesdrift.hosts import Host
+from fellesdrift.access import credentials
+from fellesdrift.converge import run as converge
+from fellesdrift.provision import hosts
+from fellesdrift.provision.hosts import Host
+from fellesdrift.verify import run as verify
 
 
 def _events(*events: dict[str, object]) -> converge._Events:

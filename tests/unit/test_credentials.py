@@ -13,7 +13,7 @@ import pytest
 from ansible.parsing.vault import AnsibleVaultError
 from cryptography.hazmat.primitives import serialization
 
-from fellesdrift import credentials, pki
+from fellesdrift.access import credentials, pki
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "vault-password"

@@ -23,11 +23,13 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 from typer.testing import CliRunner
 
-from fellesdrift import billing, ehf, inventory, invoice_cmd, peppol
-from fellesdrift.billing import Month
-from fellesdrift.ehf import NS, Party
-from fellesdrift.invoice import invoice
-from fellesdrift.model import OrganisationNumber
+from fellesdrift.cli import invoice as invoice_cmd
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory.model import OrganisationNumber
+from fellesdrift.report import billing, ehf, peppol
+from fellesdrift.report.billing import Month
+from fellesdrift.report.ehf import NS, Party
+from fellesdrift.report.invoice import invoice
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = inventory.load([ROOT / "inventories"])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import engine
+from fellesdrift.provision import engine
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = '''

@@ -33,9 +33,14 @@ from markdown_it import MarkdownIt
 from test_hostvars import HOSTS  # the centre's and two sites' hosts
 from test_network_templates import vtysh_dryrun
 
-from fellesdrift import credentials, hosts, hostvars, inventory, paths, report, syntax
-from fellesdrift.model import Inventory
+from fellesdrift import paths, syntax
+from fellesdrift.access import credentials
+from fellesdrift.converge import hostvars
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory.model import Inventory
 from fellesdrift.network import config, intended
+from fellesdrift.provision import hosts
+from fellesdrift.report import report
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "inventories"
@@ -229,9 +234,9 @@ def _render_roles(model: Inventory, out: Path, settings: dict[str, Any]) -> Path
     finds them (a filter_plugins folder beside the playbook)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(paths, "LAB_DIR", out / "lab")
-        mp.setattr("fellesdrift.credentials.lab_dir", lambda env: out / "lab" / env)
-        mp.setattr("fellesdrift.pki.lab_dir", lambda env: out / "lab" / env)
-        mp.setattr("fellesdrift.hosts.lab_dir", lambda env: out / "lab" / env)
+        mp.setattr("fellesdrift.access.credentials.lab_dir", lambda env: out / "lab" / env)
+        mp.setattr("fellesdrift.access.pki.lab_dir", lambda env: out / "lab" / env)
+        mp.setattr("fellesdrift.provision.hosts.lab_dir", lambda env: out / "lab" / env)
         mp.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
         mp.delenv(credentials.PASSPHRASE_SOCKET, raising=False)
         (out / "lab" / "unit").mkdir(parents=True)

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from fellesdrift import hostvars, inventory
-from fellesdrift.hosts import Host
+from fellesdrift.converge import hostvars
+from fellesdrift.inventory import load as inventory
+from fellesdrift.provision.hosts import Host
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "inventories"
@@ -41,8 +42,8 @@ HOSTS = [
 @pytest.fixture
 def rendered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
     monkeypatch.setattr("fellesdrift.paths.LAB_DIR", tmp_path)
-    monkeypatch.setattr("fellesdrift.credentials.lab_dir", lambda env: tmp_path / env)
-    monkeypatch.setattr("fellesdrift.pki.lab_dir", lambda env: tmp_path / env)
+    monkeypatch.setattr("fellesdrift.access.credentials.lab_dir", lambda env: tmp_path / env)
+    monkeypatch.setattr("fellesdrift.access.pki.lab_dir", lambda env: tmp_path / env)
     model = inventory.load([FIXTURES])
     return hostvars.render(model, "unit", HOSTS, "ssh-ed25519 AAAA netops")
 

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import inventory, safeyaml
-from fellesdrift.addressing import Span, free_prefixes, overlaps, parse_prefix
-from fellesdrift.inventory import InventoryError
-from fellesdrift.model import Platform
-from fellesdrift.safeyaml import Flagged, plain_scalar
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory import safeyaml
+from fellesdrift.inventory.addressing import Span, free_prefixes, overlaps, parse_prefix
+from fellesdrift.inventory.load import InventoryError
+from fellesdrift.inventory.model import Platform
+from fellesdrift.inventory.safeyaml import Flagged, plain_scalar
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "inventories"

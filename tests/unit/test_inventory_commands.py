@@ -11,8 +11,10 @@ from unittest.mock import patch
 
 import pytest
 
-from fellesdrift import cli, inventory, migrate, schema
-from fellesdrift.model import SCHEMA_VERSION
+from fellesdrift.cli import app as cli
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory import migrate, schema
+from fellesdrift.inventory.model import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 V1 = Path(__file__).parent / "v1_inventories"

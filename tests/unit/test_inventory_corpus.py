@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import inventory, rules
-from fellesdrift.inventory import InventoryError
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory import rules
+from fellesdrift.inventory.load import InventoryError
 
 CORPUS = Path(__file__).parent / "bad_inventories"
 CASES = sorted(p for p in CORPUS.iterdir() if p.is_dir())

@@ -21,8 +21,10 @@ from unittest.mock import patch
 
 import pytest
 
-from fellesdrift import cli, inventory, rules
-from fellesdrift.inventory import InventoryError
+from fellesdrift.cli import app as cli
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory import rules
+from fellesdrift.inventory.load import InventoryError
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "hostile"

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import inventory, naming, provision, status
-from fellesdrift.inventory import InventoryError
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory.load import InventoryError
 from fellesdrift.network import intended
+from fellesdrift.plan import naming
+from fellesdrift.provision import stacks as provision
+from fellesdrift.report import status
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inventories"
 

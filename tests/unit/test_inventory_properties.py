@@ -18,11 +18,17 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fellesdrift import hostvars, inventory, model, naming, paths, provision, report, topology
-from fellesdrift.hosts import Host
-from fellesdrift.inventory import InventoryError
-from fellesdrift.model import Inventory
+from fellesdrift import paths
+from fellesdrift.converge import hostvars
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory import model
+from fellesdrift.inventory.load import InventoryError
+from fellesdrift.inventory.model import Inventory
 from fellesdrift.network import config, intended
+from fellesdrift.plan import naming, topology
+from fellesdrift.provision import stacks as provision
+from fellesdrift.provision.hosts import Host
+from fellesdrift.report import report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inventories"
 VINJE = yaml.safe_load((FIXTURES / "vinje.yaml").read_text())

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import inventory
-from fellesdrift.invoice import InvoiceError, invoice, nok
-from fellesdrift.model import Subscription
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory.model import Subscription
+from fellesdrift.report.invoice import InvoiceError, invoice, nok
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = inventory.load([ROOT / "inventories"])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift.hosts import Host
 from fellesdrift.network import config, frr, push
+from fellesdrift.provision.hosts import Host
 
 RUNNING = """Building configuration...
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import inventory
-from fellesdrift.model import Inventory
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory.model import Inventory
 from fellesdrift.network import config, intended
 from fellesdrift.paths import INVENTORIES
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fellesdrift import cli, converge, provision, verify
-from fellesdrift.hosts import Host
-from fellesdrift.pipeline import Outcome
+from fellesdrift.cli import app as cli
+from fellesdrift.converge import run as converge
+from fellesdrift.pipeline.job import Outcome
+from fellesdrift.provision import stacks as provision
+from fellesdrift.provision.hosts import Host
+from fellesdrift.verify import run as verify
 
 HOST = Host("vinje-radhus-client", "lab-vinje-radhus-client", ("site_client",), "10.104.1.10",
             "ops", 22, "ssh-ed25519 AAAA")

@@ -19,8 +19,9 @@ import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs
 
-from fellesdrift import inventory, topology
-from fellesdrift.model import Inventory, Municipality
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory.model import Inventory, Municipality
+from fellesdrift.plan import topology
 from stacks.drivers.base import HostSpec, NetworkSpec, Nic
 from stacks.drivers.proxmox import (
     BRIDGE_NAME,

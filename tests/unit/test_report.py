@@ -15,9 +15,12 @@ from unittest.mock import patch
 
 import pytest
 
-from fellesdrift import cli, inventory, paths, report, status
-from fellesdrift.model import NetworkDevice
-from fellesdrift.status import PhaseResult
+from fellesdrift import paths
+from fellesdrift.cli import app as cli
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory.model import NetworkDevice
+from fellesdrift.report import report, status
+from fellesdrift.report.status import PhaseResult
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = inventory.load([ROOT / "inventories"])

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import affected, hostvars, inventory
-from fellesdrift.hosts import Host
-from fellesdrift.model import Inventory
+from fellesdrift.converge import hostvars
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory.model import Inventory
 from fellesdrift.network import intended
-from fellesdrift.pipeline import SelectionError, select
+from fellesdrift.pipeline.job import SelectionError, select
+from fellesdrift.plan import affected
+from fellesdrift.provision.hosts import Host
 
 MODEL = inventory.load([Path(__file__).resolve().parents[1] / "fixtures" / "inventories"])
 
@@ -134,8 +136,8 @@ def test_exactly_the_centre_hosts_whose_configuration_depends_on_the_municipalit
     """Render every centre host's configuration (role variables, router configuration) with
     and without vinje: the centre hosts that differ are exactly the ones vinje touches."""
     monkeypatch.setattr("fellesdrift.paths.LAB_DIR", tmp_path)
-    monkeypatch.setattr("fellesdrift.credentials.lab_dir", lambda env: tmp_path / env)
-    monkeypatch.setattr("fellesdrift.pki.lab_dir", lambda env: tmp_path / env)
+    monkeypatch.setattr("fellesdrift.access.credentials.lab_dir", lambda env: tmp_path / env)
+    monkeypatch.setattr("fellesdrift.access.pki.lab_dir", lambda env: tmp_path / env)
     with_vinje = _without_services(MODEL, "vinje", {"gis", "okonomi"} - services)
     without = with_vinje.model_copy(update={"municipalities": [
         m for m in with_vinje.municipalities if m.slug != "vinje"]})

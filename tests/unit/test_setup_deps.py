@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from fellesdrift import doctor, engine, lab
+from fellesdrift.lab import teardown as lab_teardown
+from fellesdrift.pipeline import doctor
+from fellesdrift.provision import engine
 
 ROOT = Path(__file__).resolve().parents[2]
 SETUP = ROOT / "scripts" / "setup.sh"
@@ -229,8 +231,8 @@ def problems(calls: list[Call], setup: Path = SETUP) -> list[str]:
 def test_the_scan_finds_the_programs_the_code_runs() -> None:
     """Positive control: programs known to be run, in each kind of source, are found."""
     found = {c.program: c.where for c in program_calls()}
-    for program, source in (("podman", "fellesdrift/lab.py"), ("iptables", "fellesdrift/lab.py"),
-                            ("ip6tables", "fellesdrift/lab.py"), ("git", "fellesdrift/"),
+    for program, source in (("podman", "fellesdrift/lab/"), ("iptables", "fellesdrift/lab/"),
+                            ("ip6tables", "fellesdrift/lab/"), ("git", "fellesdrift/"),
                             ("debootstrap", "scripts/golden-image/build.sh"),
                             ("flock", "scripts/engine/build.sh"),
                             ("apt-get", "scripts/setup.sh"), ("rm", "Makefile")):
@@ -295,4 +297,5 @@ def test_up_stops_before_making_anything_when_a_program_is_missing(tmp_path: Pat
         "iptables`); nothing was made."], proc.stderr
     assert not (ROOT / ".lab" / env).exists()
     if shutil.which("podman"):
-        assert not lab._labeled("network", env) and not lab._labeled("container", env)
+        assert not lab_teardown._labeled("network", env)
+        assert not lab_teardown._labeled("container", env)

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import inventory, paths, status
-from fellesdrift.hosts import Host
-from fellesdrift.status import PhaseResult
+from fellesdrift import paths
+from fellesdrift.inventory import load as inventory
+from fellesdrift.provision.hosts import Host
+from fellesdrift.report import status
+from fellesdrift.report.status import PhaseResult
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "inventories"

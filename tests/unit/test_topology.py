@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from fellesdrift import inventory, topology
+from fellesdrift.inventory import load as inventory
+from fellesdrift.plan import topology
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = inventory.load([ROOT / "inventories"])

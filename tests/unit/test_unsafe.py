@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fellesdrift import credentials, hosts
+from fellesdrift.access import credentials
+from fellesdrift.provision import hosts
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

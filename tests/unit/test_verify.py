@@ -1,5 +1,6 @@
 """Verify cannot pass by skipping: per-host verdicts from a real pytest run (the command
-fellesdrift.verify runs, the real conftest of tests/infra, testinfra's Ansible backend, the
+fellesdrift.verify runs, the real conftest of fellesdrift/verify/suites, testinfra's Ansible
+backend, the
 JUnit report pytest writes) on a tiny suite run against this machine."""
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fellesdrift import paths, topology, verify
-from fellesdrift.hosts import Host
+from fellesdrift import paths
+from fellesdrift.plan import topology
+from fellesdrift.provision.hosts import Host
+from fellesdrift.verify import run as verify
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITES = ROOT / "tests" / "infra"
+SUITES = verify.SUITES
 
 # A common check every host passes, and a site client's role check (it skips on other hosts,
 # as the real role suites do, through the conftest's `require`).

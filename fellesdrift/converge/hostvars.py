@@ -1,0 +1,219 @@
+"""Role inputs: every variable a role gets, rendered from the validated model and the hosts the
+stacks declared. Roles never read inventory files; this module is the one place that maps the
+model onto role variables (documented in each role's meta/argument_specs.yml).
+
+Endpoint conventions shared by the roles, monitoring and the checks:
+
+- DNS: every host is ``<name>.<domain>``; service names ``apt``, ``gis``, ``okonomi``,
+  ``prometheus`` point at the host serving them (:func:`domain`).
+- GIS: ``http://gis.<domain>/<slug>/wms`` is municipality ``<slug>``'s WMS endpoint
+  (:func:`wms_url`), its layer ``sites`` holds the municipality's sites as points.
+- Finance: ``https://okonomi.<domain>/<slug>/`` answers over TLS with a certificate from the
+  lab's CA (:func:`finance_url`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fellesdrift.access import credentials, pki
+from fellesdrift.inventory.model import Inventory, Municipality, Site
+from fellesdrift.plan import naming, topology
+from fellesdrift.provision.hosts import Host
+
+APT_PROXY_PORT = 3142
+NODE_EXPORTER_PORT = 9100
+#: The port of the link bandwidth check's iperf3 servers on the core router: one server per
+#: site link, bound to the core's address on that link (role site_router, unit iperf3@ADDRESS).
+IPERF3_PORT = 5201
+#: The routers' login for the network phase (role site_router; its shell is vtysh).
+NETOPS_USER = "netops"
+SERVICE_ALIASES = naming.SERVICE_ALIASES
+#: Where sites are placed when the inventory has no coordinates: around Telemark (WGS 84).
+_ORIGIN = (8.5, 59.4)
+
+
+domain = naming.domain
+
+
+def function_of(host: Host) -> str:
+    return host.groups[0]
+
+
+def _first(hosts: list[Host], function: str) -> Host | None:
+    return next((h for h in hosts if function_of(h) == function), None)
+
+
+def wms_url(env: str, slug: str) -> str:
+    return f"http://gis.{domain(env)}/{slug}/wms"
+
+
+def finance_url(env: str, slug: str) -> str:
+    return f"https://okonomi.{domain(env)}/{slug}/"
+
+
+db_name = naming.database
+
+
+def site_point(m: Municipality, site_id: str) -> tuple[float, float]:
+    """A stable (lon, lat) for a site: the municipality's spot plus the site's offset, both
+    from a hash of the inventory's identifiers (the model has no coordinates yet)."""
+    def unit(text: str) -> tuple[float, float]:
+        d = hashlib.sha256(text.encode()).digest()
+        return d[0] / 255, d[1] / 255
+    mx, my = unit(m.code)
+    sx, sy = unit(f"{m.code}/{site_id}")
+    return (round(_ORIGIN[0] - 1.5 + 3 * mx + 0.1 * (sx - 0.5), 6),
+            round(_ORIGIN[1] - 0.6 + 1.2 * my + 0.05 * (sy - 0.5), 6))
+
+
+def _tier(model: Inventory, m: Municipality, service: str) -> dict[str, Any]:
+    sub = next(s for s in m.services if s.service == service)
+    level = next(lv for lv in model.centre.service_levels if lv.id == sub.tier)
+    return {"tier": level.id, "availability_percent": float(level.availability_percent),
+            "response_hours": level.response_hours}
+
+
+def _gis(model: Inventory, env: str) -> dict[str, Any]:
+    return {"gis_hosting_server_name": f"gis.{domain(env)}", "gis_hosting_municipalities": [
+        {"slug": m.slug, "name": m.name, "code": m.code,
+         "database": db_name("gis", m.slug), "login": db_name("gis", m.slug),
+         "password": credentials.password(env, f"gis/{m.slug}"),
+         "sites": [{"id": s.id, "name": s.name, "kind": s.kind, "address": s.address,
+                    "users": s.users, "lon": site_point(m, s.id)[0],
+                    "lat": site_point(m, s.id)[1]} for s in m.sites]}
+        for m in topology.subscribers(model, topology.HOSTING_SERVICE["gis_hosting"])]}
+
+
+def _finance(model: Inventory, env: str, host: Host) -> dict[str, Any]:
+    name = f"okonomi.{domain(env)}"
+    tls = pki.server(env, model.centre.name, [name, f"{host.name}.{domain(env)}"],
+                     [host.address])
+    return {"finance_hosting_server_name": name,
+            "finance_hosting_tls_cert": tls.cert, "finance_hosting_tls_key": tls.key,
+            "finance_hosting_municipalities": [
+                {"slug": m.slug, "name": m.name, "code": m.code,
+                 "database": db_name("okonomi", m.slug), "login": db_name("okonomi", m.slug),
+                 "password": credentials.password(env, f"okonomi/{m.slug}"),
+                 "networks": [s.lan_prefix for s in m.sites]}
+                for m in topology.subscribers(model,
+                                              topology.HOSTING_SERVICE["finance_hosting"])]}
+
+
+def _monitoring(model: Inventory, env: str, hosts: list[Host]) -> dict[str, Any]:
+    probes: list[dict[str, Any]] = []
+    for m in model.municipalities:
+        for service, url, module in (("gis", wms_url(env, m.slug)
+                                      + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities",
+                                      "http_2xx"),
+                                     ("okonomi", finance_url(env, m.slug), "https_2xx")):
+            if any(s.service == service for s in m.services):
+                probes.append({"municipality": m.slug, "service": service, "url": url,
+                               "module": module, **_tier(model, m, service)})
+    return {"monitoring_node_targets": [{"name": h.name, "address": h.address,
+                                         "port": NODE_EXPORTER_PORT} for h in hosts],
+            "monitoring_probes": probes}
+
+
+def link_endpoint(model: Inventory, site: Site) -> str:
+    """The core router's address on a site's broadband link: where the site measures its link."""
+    return topology.nth(topology.link_subnet(model.centre, site), 1)
+
+
+def municipality_of(host: Host) -> str | None:
+    """The slug of the municipality a site host belongs to (group ``municipality_<slug>``)."""
+    return next((g.removeprefix("municipality_") for g in host.groups
+                 if g.startswith("municipality_")), None)
+
+
+def wms_bbox(m: Municipality, margin: float = 0.02) -> list[float]:
+    """The municipality's sites' extent in EPSG:4326 as WMS 1.3.0 wants it: lat/lon order
+    (min lat, min lon, max lat, max lon), with a margin."""
+    points = [site_point(m, s.id) for s in m.sites]
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    return [round(min(lats) - margin, 6), round(min(lons) - margin, 6),
+            round(max(lats) + margin, 6), round(max(lons) + margin, 6)]
+
+
+def _site_client(model: Inventory, env: str, host: Host, hosts: list[Host],
+                 apt: Host | None, dns: list[Host]) -> dict[str, Any]:
+    slug = municipality_of(host) or ""
+    m = model.municipality(slug)
+    subscribed = {s.service for s in m.services}
+    site = next(s for s in m.sites if host.name == naming.site_client(slug, s.id))
+    core = _first(hosts, "core_router")
+    return {
+        # The link's bandwidth, measured against the core router's iperf3 server of this link
+        # (its own: sites measure at the same time without queueing for one server).
+        "site_client_link": {"down_mbps": site.link.down_mbps, "up_mbps": site.link.up_mbps,
+                             "iperf3_server": link_endpoint(model, site) if core else "",
+                             "iperf3_port": IPERF3_PORT},
+        "site_client_municipality": slug,
+        "site_client_dns_servers": [d.address for d in dns],
+        "site_client_ntp_servers": [d.address for d in dns],
+        "site_client_apt_proxy_url": f"http://{apt.address}:{APT_PROXY_PORT}" if apt else "",
+        "site_client_wms": {"url": wms_url(env, slug), "layer": "sites", "bbox": wms_bbox(m)}
+        if "gis" in subscribed else {},
+        "site_client_finance_url": finance_url(env, slug) if "okonomi" in subscribed else "",
+        # Hosts of every other municipality: none of them may be reachable from this site.
+        "site_client_foreign_hosts": [
+            {"municipality": municipality_of(h), "name": h.name, "address": h.address}
+            for h in hosts if municipality_of(h) not in (None, slug)],
+    }
+
+
+def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
+           ) -> dict[str, dict[str, Any]]:
+    """Every host's role variables: {host name: {variable: value}}. ``netops_key``: the public
+    key the network phase logs in to routers with."""
+    dom = domain(env)
+    aggregates = list(model.centre.address_plan.aggregates)
+    apt = _first(hosts, "apt_proxy")
+    dns = [h for h in hosts if function_of(h) == "dns_ntp"]
+    records = [{"name": h.name, "address": h.address} for h in hosts]
+    for h in hosts:
+        alias = SERVICE_ALIASES.get(function_of(h))
+        if alias and not any(r["name"] == alias for r in records):
+            records.append({"name": alias, "address": h.address})
+    ca = pki.ca_pem(env, model.centre.name)
+    names = {h.name for h in hosts}
+    out: dict[str, dict[str, Any]] = {}
+    for h in hosts:
+        function = function_of(h)
+        v: dict[str, Any] = {
+            "fellesdrift_env": env,
+            "fellesdrift_domain": dom,
+            "fellesdrift_function": function,
+            "common_apt_proxy_url": "" if apt is None or h is apt
+            else f"http://{apt.address}:{APT_PROXY_PORT}",
+            # The apt proxy keeps its provisioned resolver: it must resolve the Debian mirrors.
+            "common_dns_servers": [] if h is apt else [d.address for d in dns],
+            "common_dns_search": [dom],
+            "common_ntp_servers": [d.address for d in dns if d is not h],
+            "common_ca_certificates": [{"name": f"fellesdrift-{env}-ca", "pem": ca}],
+        }
+        if function == "apt_proxy":
+            v |= {"apt_proxy_port": APT_PROXY_PORT, "apt_proxy_allowed_networks": aggregates}
+        elif function == "dns_ntp":
+            v |= {"dns_ntp_domain": dom, "dns_ntp_records": records,
+                  "dns_ntp_allowed_networks": aggregates}
+        elif function == "gis_hosting":
+            v |= _gis(model, env)
+        elif function == "finance_hosting":
+            v |= _finance(model, env, h)
+        elif function == "monitoring":
+            v |= _monitoring(model, env, hosts)
+        elif function == "site_client":
+            v |= _site_client(model, env, h, hosts, apt, dns)
+        elif function in ("core_router", "site_router"):
+            v |= {"site_router_netops_keys": [netops_key],
+                  # One iperf3 server per provisioned site link (its site router exists).
+                  "site_router_iperf3_servers": [
+                      link_endpoint(model, s) for m in model.municipalities for s in m.sites
+                      if naming.site_router(m.slug, s.id) in names] if function == "core_router"
+                  else [],
+                  "site_router_iperf3_port": IPERF3_PORT,
+                  "common_ssh_allow_groups": [NETOPS_USER]}
+        out[h.name] = v
+    return out

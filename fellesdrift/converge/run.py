@@ -1,0 +1,237 @@
+"""Converge: apply the playbooks to the provisioned hosts through ansible-runner.
+
+Results are judged from ansible-runner's events, never from its text output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_mitogen
+import ansible_runner
+import yaml
+
+from fellesdrift.access import credentials
+from fellesdrift.paths import PLAYBOOKS, ROOT, lab_dir
+
+
+@dataclass(frozen=True)
+class ChangedTask:
+    host: str
+    role: str
+    task: str
+    handler: bool
+
+    def __str__(self) -> str:
+        kind = "handler" if self.handler else "task"
+        return f"{self.host}: {self.role or '-'} : {self.task} ({kind})"
+
+
+@dataclass
+class HostRecap:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class ConvergeResult:
+    status: str
+    rc: int
+    artifacts: Path
+    recap: dict[str, HostRecap] = field(default_factory=dict)
+    changed_tasks: list[ChangedTask] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not any(r.failed or r.unreachable for r in self.recap.values())
+
+    @property
+    def changed(self) -> int:
+        return sum(r.changed for r in self.recap.values())
+
+
+Progress = Callable[[str, str, str], Any]
+"""progress(host, task, state): state is "start" or a task's outcome (ok, changed, failed,
+skipped, unreachable)."""
+
+_OUTCOMES = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
+             "runner_on_unreachable": "unreachable"}
+
+
+class _Events:
+    """Collects what a run did, from its events."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.handlers: set[str] = set()
+        self.changed: list[ChangedTask] = []
+        self.failures: list[str] = []
+        self.recap: dict[str, HostRecap] = {}
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data", {})
+        host, task = data.get("host", ""), data.get("task", "")
+        if kind == "playbook_on_handler_task_start":
+            self.handlers.add(data.get("task_uuid", ""))
+        elif kind == "runner_on_start" and self.progress:
+            self.progress(host, task, "start")
+        elif kind in _OUTCOMES:
+            state = _OUTCOMES[kind]
+            if kind == "runner_on_ok" and data.get("res", {}).get("changed"):
+                state = "changed"
+                self.changed.append(ChangedTask(host, data.get("role", ""), task,
+                                                data.get("task_uuid") in self.handlers))
+            elif state in ("failed", "unreachable") and not data.get("ignore_errors"):
+                msg = data.get("res", {}).get("msg", "")
+                self.failures.append(f"{host}: {task}: {msg}".strip())
+            if self.progress:
+                self.progress(host, task, state)
+        elif kind == "playbook_on_stats":
+            for name in set().union(*(data.get(k) or {} for k in
+                                      ("ok", "changed", "failures", "dark", "skipped"))):
+                self.recap[name] = HostRecap(
+                    ok=(data.get("ok") or {}).get(name, 0),
+                    changed=(data.get("changed") or {}).get(name, 0),
+                    failed=(data.get("failures") or {}).get(name, 0),
+                    unreachable=(data.get("dark") or {}).get(name, 0),
+                    skipped=(data.get("skipped") or {}).get(name, 0))
+        return True
+
+
+def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
+        progress: Progress | None = None, limit: str | None = None,
+        settings: dict[str, str] | None = None, forks: int | None = None) -> ConvergeResult:
+    """Run one playbook against the inventory of ``hosts`` hosts (forks sized to them), or
+    the ``limit`` pattern of it; the last 20 runs' artifacts stay under .lab/<env>/ansible.
+    ``settings``/``forks`` replace the project's Ansible settings (the benchmark compares)."""
+    data_dir = lab_dir(env) / "ansible"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # ansible-runner never overwrites the inputs it dumped into env/ on an earlier run.
+    shutil.rmtree(data_dir / "env", ignore_errors=True)
+    events = _Events(progress)
+    # ansible-runner looks up ansible-playbook on this process's PATH: use the venv's.
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
+    # The roles' secrets are !vault values in the inventory; ansible.cfg's vault password script
+    # prints the centre's passphrase. ansible-runner writes the run's environment into its
+    # artifacts (`command`): the passphrase never travels in it (credentials.passphrase_service).
+    runner = ansible_runner.interface.init_runner(
+        private_data_dir=str(data_dir),
+        project_dir=str(ROOT),
+        playbook=str(PLAYBOOKS / playbook),
+        inventory=str(inventory),
+        envvars=settings if settings is not None else {
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            # Mitogen: one interpreter per host for the whole run, modules sent over it.
+            "ANSIBLE_STRATEGY_PLUGINS": str(Path(ansible_mitogen.__file__).parent / "plugins"
+                                            / "strategy"),
+            "ANSIBLE_STRATEGY": "mitogen_free",
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab_dir(env) / "facts"),
+            "ANSIBLE_FORCE_COLOR": "0",
+            # SSH connections are shared within a run, never across runs: a host made again at
+            # the same address must not be reached through a master connection to its
+            # predecessor.
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="fd-ssh-"),
+        },
+        forks=forks or max(5, min(50, hosts)),
+        limit=limit,
+        quiet=True,
+        event_handler=events,
+        rotate_artifacts=20,
+    )
+    with credentials.passphrase_service() as (withheld, channel):
+        for name in withheld:
+            runner.config.env.pop(name, None)
+        runner.config.env.update(channel)
+        runner.run()
+    if runner.rc and not events.failures:
+        tail = (Path(runner.config.artifact_dir) / "stdout").read_text(errors="replace")
+        events.failures.append(f"ansible-playbook exited {runner.rc}: {tail.strip()[-500:]}")
+    return ConvergeResult(
+        status=runner.status, rc=runner.rc or 0,
+        artifacts=Path(runner.config.artifact_dir),
+        recap=events.recap, changed_tasks=events.changed, failures=events.failures)
+
+
+# --- Idempotence ------------------------------------------------------------------------------
+
+WAIVERS = PLAYBOOKS / "idempotence-waivers.yml"
+
+
+class WaiverError(ValueError):
+    """The waiver file is malformed (one message naming the file, the entry and the field)."""
+
+
+@dataclass(frozen=True)
+class Waiver:
+    role: str
+    task: str
+    reason: str
+
+    def covers(self, task: ChangedTask) -> bool:
+        return task.role == self.role and task.task == self.task
+
+
+def load_waivers(path: Path = WAIVERS) -> list[Waiver]:
+    """The tasks allowed to report changed on a second run, each with its reason."""
+    if not path.exists():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    entries = data.get("waivers") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise WaiverError(f"{path}: expected a mapping with a list `waivers:`")
+    found = []
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            raise WaiverError(f"{path}: waiver {i}: expected a mapping with role, task, reason")
+        for key in ("role", "task", "reason"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise WaiverError(f"{path}: waiver {i}: field {key}: missing or empty; every "
+                                  "waiver names the role, the task and why it may change")
+        extra = set(entry) - {"role", "task", "reason"}
+        if extra:
+            raise WaiverError(f"{path}: waiver {i}: unknown field(s) {', '.join(sorted(extra))}"
+                              "; a waiver has role, task and reason")
+        found.append(Waiver(entry["role"], entry["task"], entry["reason"]))
+    return found
+
+
+@dataclass
+class Idempotence:
+    """What a second run right after the first changed: waived and not waived."""
+
+    changed: list[ChangedTask]
+    waived: list[tuple[ChangedTask, Waiver]]
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.changed and not self.failures
+
+
+def judge(second: ConvergeResult, waivers: list[Waiver]) -> Idempotence:
+    """Judge a second run from its events: every changed task not covered by a waiver."""
+    changed, waived = [], []
+    for task in second.changed_tasks:
+        waiver = next((w for w in waivers if w.covers(task)), None)
+        if waiver is None:
+            changed.append(task)
+        else:
+            waived.append((task, waiver))
+    failures = list(second.failures) if not second.ok else []
+    if not second.ok and not failures:
+        failures.append(f"the second run ended {second.status} (rc {second.rc})")
+    return Idempotence(changed, waived, failures)

@@ -1,0 +1,365 @@
+"""The main job, phase by phase: validate → provision → converge → verify.
+
+Each phase reads only the validated model and what the phase before it declared. The CLI
+renders what these functions return; nothing here prints except through ``say``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fellesdrift.access import keys
+from fellesdrift.converge import hostvars
+from fellesdrift.converge import run as converge
+from fellesdrift.converge.run import Idempotence
+from fellesdrift.inventory.model import Inventory
+from fellesdrift.lab import image as lab_image
+from fellesdrift.lab import podman as lab_podman
+from fellesdrift.lab import routes as lab_routes
+from fellesdrift.network import push
+from fellesdrift.paths import INVENTORIES, ROOT
+from fellesdrift.pipeline import doctor
+from fellesdrift.plan import affected
+from fellesdrift.provision import hosts
+from fellesdrift.provision import stacks as provision
+from fellesdrift.report import report, status
+from fellesdrift.report.report import Written
+from fellesdrift.verify import run as verify
+
+Say = Callable[[str], Any]
+
+
+class SelectionError(ValueError):
+    """A selection the user asked for that cannot be applied safely; nothing was applied."""
+
+
+class PreflightError(RuntimeError):
+    """A program `up` needs is missing; nothing was made."""
+
+
+#: The check of a site client that says whether it reaches another municipality's hosts: run on
+#: the other municipalities' clients, it is the column of the network tenancy matrix.
+ISOLATION_CHECK = "test_no_host_of_another_municipality_is_reachable"
+
+
+def preflight() -> None:
+    """Before `up` makes anything: every program it runs is here (:data:`doctor.PROGRAMS`)."""
+    missing = doctor.missing_programs()
+    if missing:
+        raise PreflightError(doctor.install_hint(missing))
+
+
+@dataclass
+class Selection:
+    core: bool
+    municipalities: list[str]
+    destroy: list[str] = field(default_factory=list)
+
+    @property
+    def targets(self) -> list[str]:
+        return ([provision.CORE] if self.core else []) + self.municipalities
+
+    def hosts(self, model: Inventory, every: list[hosts.Host]) -> list[hosts.Host]:
+        """The hosts this selection converges, pushes and verifies: every host when the core
+        is selected, else the selected municipalities' hosts and the centre hosts rendered
+        from them (:mod:`fellesdrift.affected`)."""
+        if self.core:
+            return list(every)
+        return affected.hosts(model, every, self.municipalities, self.destroy)
+
+
+def changed_files(base: str) -> list[str]:
+    """Files changed since ``base`` (committed, staged or not) and untracked ones."""
+    def git(*args: str) -> list[str]:
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0:
+            raise SelectionError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+        return proc.stdout.split()
+
+    return sorted(set(git("diff", "--name-only", base)
+                      + git("ls-files", "--others", "--exclude-standard")))
+
+
+def select(model: Inventory, existing: list[str], municipalities: list[str],
+           changed: list[str] | None, destroy: list[str], env: str = "lab") -> Selection:
+    """Which stacks to act on (pure).
+
+    ``existing``: the targets that have a stack; ``changed``: the files changed in git when
+    only changed stacks are wanted (None: not asked). With no choice: the core and every
+    municipality. A stack whose inventory file is gone is destroyed only when named in
+    ``destroy``; naming it with ``municipalities`` too selects only its removal (the centre
+    hosts rendered from it are worked on, nothing else).
+    """
+    known = {m.slug for m in model.municipalities}
+    # `-m core`: the centre's stack (a reserved slug, so never a municipality's), with every
+    # host, as a full `up` converges them; CI's fan-out runs it before the municipalities' jobs.
+    core = provision.CORE in municipalities
+    municipalities = [s for s in municipalities if s != provision.CORE]
+    # `-m SLUG --destroy-municipality SLUG`: only that municipality's removal.
+    unknown = [s for s in municipalities if s not in known and s not in destroy]
+    if unknown:
+        raise SelectionError(f"no inventory file for {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(known))})")
+    orphans = sorted(set(existing) - known - {provision.CORE})
+    keep_files = [s for s in destroy if s in known]
+    if keep_files:
+        raise SelectionError(f"--destroy-municipality {', '.join(keep_files)}: its inventory "
+                             "file is still there; remove the file first")
+    unapproved = [s for s in orphans if s not in destroy]
+    if unapproved:
+        raise SelectionError(
+            f"stack(s) {', '.join(provision.stack_name(env, s) for s in unapproved)} have no "
+            "inventory file any more; applying would destroy every site of "
+            f"{', '.join(unapproved)}. To do that, add "
+            + " ".join(f"--destroy-municipality {s}" for s in unapproved))
+    destroy = [s for s in destroy if s in orphans]
+    if changed is not None:
+        everything = any(f.startswith(("stacks/", "fellesdrift/", "Pulumi.yaml"))
+                         or f.endswith("operations-centre.yaml") for f in changed)
+        slugs = sorted(known) if everything else sorted(
+            {Path(f).stem for f in changed if f.startswith("inventories/")} & known)
+        return Selection(core=everything, municipalities=slugs, destroy=destroy)
+    if municipalities or core:
+        return Selection(core=core, municipalities=sorted(set(municipalities) & known),
+                         destroy=destroy)
+    return Selection(core=True, municipalities=sorted(known), destroy=destroy)
+
+
+def selection(model: Inventory, env: str, municipalities: list[str], only_changed: bool,
+              base: str, destroy: list[str]) -> Selection:
+    """:func:`select` with the stacks that exist and, if asked, the files git says changed."""
+    changed = changed_files(base) if only_changed else None
+    return select(model, provision.stacks(env), municipalities, changed, destroy, env)
+
+
+def inventory_dir(paths: list[Path] | None) -> Path:
+    first = (paths or [INVENTORIES])[0]
+    return first if first.is_dir() else first.parent
+
+
+def lab_settings(model: Inventory, env: str, say: Say, build: bool = True
+                 ) -> provision.LabSettings:
+    """The lab's image and key, with its aggregates routed unreachable while it exists."""
+    lab_podman.configure_podman()
+    image = lab_image.golden_image(progress=say) if build else lab_image.golden_image_ref()
+    _, public_key = keys.lab_keypair(env)
+    if build:
+        lab_routes.add_unreachable_routes(list(model.centre.address_plan.aggregates), env=env)
+    return provision.LabSettings(env=env, image=image, authorized_key=public_key)
+
+
+def provision_all(selection: Selection, folder: Path, settings: provision.LabSettings,
+                  say: Say, workers: int, preview: bool = False,
+                  act: Callable[..., provision.StackResult] | None = None
+                  ) -> list[provision.StackResult]:
+    """Apply (or preview, or ``act``) the core first, then the municipalities concurrently."""
+    act = act or (provision.preview if preview else provision.up)
+    preview = preview or act is not provision.up
+
+    def one(target: str) -> provision.StackResult:
+        say(f"{provision.stack_name(settings.env, target)} …")
+        return act(target, folder, settings)
+
+    results = []
+    if selection.core:
+        results += provision.many(one, [provision.CORE], settings.env)
+        if results[0].error and not preview:
+            return results
+    results += provision.many(one, selection.municipalities, settings.env, workers)
+    if not preview:
+        for r in results:
+            if not r.error:
+                hosts.save(settings.env, r.stack, [hosts.Host.from_output(h) for h in r.hosts])
+    return results
+
+
+def destroy_municipalities(env: str, slugs: list[str], say: Say) -> None:
+    for slug in slugs:
+        say(f"destroying {provision.stack_name(env, slug)} (--destroy-municipality) …")
+        provision.destroy(env, slug)
+        hosts.forget(env, provision.stack_name(env, slug))
+
+
+@dataclass
+class Outcome:
+    stacks: list[provision.StackResult]
+    hosts: list[hosts.Host] = field(default_factory=list)
+    converge: converge.ConvergeResult | None = None
+    #: The second converge right after the first (and the network phase): must change nothing
+    #: that is not waived.
+    idempotence: Idempotence | None = None
+    network: list[push.DeviceResult] = field(default_factory=list)
+    #: The routers compared with their intended configuration at the end (dry run).
+    in_sync: list[push.DeviceResult] = field(default_factory=list)
+    verdicts: dict[str, verify.HostVerdict] = field(default_factory=dict)
+    #: After a partial `up`: the other municipalities' site clients, checked for whether they
+    #: reach the selected municipalities (the columns of the network tenancy matrix).
+    columns: dict[str, verify.HostVerdict] = field(default_factory=dict)
+    report: Written | None = None
+    seconds: float = 0.0
+    #: The hosts of the lab (``hosts`` are those this run worked on).
+    every: int = 0
+    #: The selection touched no host (e.g. --only-changed with no inventory change).
+    idle: bool = False
+
+    @property
+    def failed(self) -> str | None:
+        """The first phase that failed (None: the run succeeded)."""
+        if any(s.error for s in self.stacks):
+            return "provision"
+        if self.idle:
+            return None
+        if not self.hosts:
+            return "provision"  # the stacks declared no host
+        if self.converge is None or not self.converge.ok:
+            return "converge"
+        if any(r.status == "failed" for r in self.network):
+            return "network"
+        if self.idempotence is None or not self.idempotence.ok:
+            return "idempotence"
+        if not all(r.status == "unchanged" for r in self.in_sync):
+            return "network in sync"
+        if not all(self.verdicts.get(h.name, verify.HostVerdict()).ok for h in self.hosts):
+            return "verify"
+        if not all(_isolated(v) for v in self.columns.values()):
+            return "verify (tenancy columns)"
+        return None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+    def summary(self) -> dict[str, Any]:
+        rows = []
+        conv = self.converge
+        for h in self.hosts:
+            recap = conv.recap.get(h.name, converge.HostRecap()) if conv else converge.HostRecap()
+            verdict = self.verdicts.get(h.name, verify.HostVerdict())
+            rows.append({
+                "host": h.name, "address": h.address, "groups": list(h.groups),
+                "converge": {"ok": recap.ok, "changed": recap.changed, "failed": recap.failed,
+                             "unreachable": recap.unreachable},
+                "verify": {"passed": verdict.passed, "failed": verdict.failed,
+                           "skipped": verdict.skipped},
+                "ok": (h.name in conv.recap if conv else False) and recap.failed == 0
+                and recap.unreachable == 0 and verdict.ok,
+            })
+        idem = self.idempotence
+        return {
+            "ok": self.ok,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 1),
+            "hosts_worked_on": len(self.hosts),
+            "hosts_in_lab": self.every,
+            "stacks": [{"stack": s.stack, "changes": s.changes, "changed": s.changed,
+                        "error": s.error} for s in self.stacks],
+            "pulumi_changes": sum(s.changed for s in self.stacks),
+            "ansible_changed": conv.changed if conv else 0,
+            "changed_tasks": [str(t) for t in conv.changed_tasks] if conv else [],
+            "idempotent": idem.ok if idem else None,
+            "second_run_changed": [str(t) for t in idem.changed] if idem else [],
+            "waived": [{"task": str(t), "reason": w.reason} for t, w in idem.waived]
+            if idem else [],
+            "network": [r.as_dict() for r in self.network],
+            "network_in_sync": {r.device: r.status == "unchanged" for r in self.in_sync},
+            "hosts": rows,
+            "tenancy": verify.tenancy({**self.columns, **self.verdicts}),
+            "report": str(self.report.html) if self.report else None,
+        }
+
+
+def inventory_for(model: Inventory, env: str) -> tuple[list[hosts.Host], Path]:
+    """The lab's hosts as provisioned, trusted, and the Ansible inventory with their role
+    variables (the SSH client config .lab/<env>/ssh_config is written beside it)."""
+    every = hosts.load(env)
+    hosts.trust(env, every)
+    hosts.ssh_config(env, every)  # for operators: ssh -F .lab/<env>/ssh_config <host>
+    _, public_key = keys.lab_keypair(env)
+    variables = hostvars.render(model, env, every, public_key)
+    return every, hosts.ansible_inventory(env, every, variables)
+
+
+def _isolated(verdict: verify.HostVerdict) -> bool:
+    """The isolation check ran on this site client and passed."""
+    outcomes = {c.outcome for c in verdict.cases if c.check == ISOLATION_CHECK}
+    return outcomes == {"passed"}
+
+
+def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
+       progress: converge.Progress, workers: int = 3) -> Outcome:
+    """Provision, converge, network, converge again (idempotence), verify; each phase's result
+    goes into the lab's status record, and the report is written at the end.
+
+    Converge, network and verify work on the hosts the selection touches
+    (:meth:`Selection.hosts`): after `up -m SLUG`, that municipality's hosts and the centre
+    hosts rendered from it; the other municipalities' clients are checked for whether they
+    reach it. Raises :class:`PreflightError` before anything is made if a program is missing.
+    """
+    started = time.monotonic()
+    preflight()
+    waivers = converge.load_waivers()
+    settings = lab_settings(model, env, say)
+    outcome = Outcome(provision_all(selection, folder, settings, say, workers))
+    status.record(env, "provision", status.from_stacks(outcome.stacks, applied=True))
+    if any(r.error for r in outcome.stacks):
+        outcome.seconds = time.monotonic() - started
+        return outcome
+    destroy_municipalities(env, selection.destroy, say)
+    every, inventory = inventory_for(model, env)
+    outcome.every = len(every)
+    outcome.hosts = selection.hosts(model, every)
+    names = [h.name for h in outcome.hosts]
+    if not names and not selection.core:
+        say("the selection touches no host: nothing to converge or verify")
+        outcome.idle = True
+        outcome.seconds = time.monotonic() - started
+        return outcome
+    limit = None if len(names) == len(every) else ",".join(names)
+    if limit is not None:
+        say(f"working on {len(names)} of {len(every)} hosts: {', '.join(names)}")
+
+    def converge_run() -> converge.ConvergeResult:
+        return converge.run(env, inventory, len(names), progress=progress, limit=limit)
+
+    say("converging …")
+    first = outcome.converge = converge_run()
+    if first.ok:
+        say("configuring the network (netmiko) …")
+        outcome.network = push.run(model, env, outcome.hosts, workers=8)
+        say("converging again: a second run must change nothing …")
+        second = converge_run()
+        outcome.idempotence = converge.judge(second, waivers)
+        unwaived = Counter(t.host for t in outcome.idempotence.changed)
+        status.record(env, "converge",
+                      status.from_converge(first.recap, second.recap, names, unwaived))
+        # In sync: after everything, each router's running configuration still equals the
+        # intended one (a dry run: reads, diffs, touches nothing).
+        outcome.in_sync = push.run(model, env, outcome.hosts, workers=8, dry_run=True)
+        status.record(env, "network", {
+            r.device: status.PhaseResult(r.status == "unchanged",
+                                         r.error or ("running = intended"
+                                                     if r.status == "unchanged"
+                                                     else "running differs from intended"))
+            for r in outcome.in_sync})
+    else:
+        status.record(env, "converge", status.from_converge(first.recap, {}, names))
+    neighbours = (affected.neighbours(every, selection.municipalities)
+                  if limit is not None and selection.municipalities else [])
+    if neighbours:
+        say(f"verifying that {len(neighbours)} site client(s) of the other municipalities do "
+            "not reach the selected ones …")
+        outcome.columns = verify.run(env, inventory, neighbours, suites=[
+            verify.SUITES / f"test_site_client.py::{ISOLATION_CHECK}"])
+    say("verifying …")
+    outcome.verdicts = verify.run(env, inventory, outcome.hosts)
+    status.record(env, "verify", status.from_verdicts(outcome.verdicts))
+    outcome.report = report.write(model, env, report.default_folder(env), every)
+    outcome.seconds = time.monotonic() - started
+    return outcome

@@ -1,0 +1,68 @@
+"""The Pulumi engine: where its binaries are, and the environment every Pulumi call gets."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+from fellesdrift.paths import ROOT, STATE_DIR
+
+BUILD = ROOT / "scripts" / "engine" / "build.sh"
+PASSPHRASE_FILE = Path.home() / ".config" / "fellesdrift" / "pulumi-passphrase"
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+@cache
+def bin_dir() -> Path:
+    """The folder with `pulumi` and the Python language host (built on first use, then cached)."""
+    proc = subprocess.run(["bash", str(BUILD)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise EngineError(f"the Pulumi engine is not available:\n{proc.stderr.strip()}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def passphrase_env() -> dict[str, str]:
+    """Secrets use the passphrase provider; the passphrase is made once, 0600, outside git."""
+    if "PULUMI_CONFIG_PASSPHRASE" in os.environ or "PULUMI_CONFIG_PASSPHRASE_FILE" in os.environ:
+        return {}
+    if not PASSPHRASE_FILE.exists():
+        PASSPHRASE_FILE.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(PASSPHRASE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(PASSPHRASE_FILE)}
+
+
+def env() -> dict[str, str]:
+    """Environment for the engine: local file backend under .state/, our venv's Python."""
+    STATE_DIR.mkdir(exist_ok=True)
+    venv_bin = Path(sys.executable).parent
+    return {
+        "PATH": os.pathsep.join([str(bin_dir()), str(venv_bin), os.environ.get("PATH", "")]),
+        "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", f"file://{STATE_DIR}"),
+        "PULUMI_PYTHON_CMD": sys.executable,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        **passphrase_env(),
+    }
+
+
+def versions() -> dict[str, str]:
+    """Versions of the engine and the language host, as they report them."""
+    out: dict[str, str] = {}
+    for name, args in (("pulumi", ["version"]), ("pulumi-language-python", ["--version"])):
+        exe = bin_dir() / name
+        if not exe.exists():
+            # A pulumi from PATH keeps its language host beside it or in its plugin folder.
+            out[name] = "bundled with pulumi" if name != "pulumi" else "missing"
+            continue
+        proc = subprocess.run([str(exe), *args], capture_output=True, text=True, check=False)
+        out[name] = proc.stdout.strip().lstrip("v") or proc.stderr.strip()
+    return out

@@ -1,0 +1,230 @@
+"""Provision: Pulumi stacks through the Automation API.
+
+One stack for the operations centre, `<env>.core`, and one per municipality, `<env>.<slug>`.
+The stacks' outputs are the only way hosts become known to the phases after this one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from fellesdrift.paths import ROOT, STATE_DIR
+from fellesdrift.provision import engine
+
+CORE = "core"
+Output = Callable[[str], Any] | None
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """What the lab driver needs from the machine it runs on."""
+
+    env: str
+    image: str
+    authorized_key: str
+
+
+@dataclass
+class StackResult:
+    stack: str
+    changes: dict[str, int]
+    hosts: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def changed(self) -> int:
+        return sum(n for op, n in self.changes.items() if op != "same")
+
+
+class ProvisionError(RuntimeError):
+    pass
+
+
+def stack_name(env: str, target: str) -> str:
+    return f"{env}.{target}"
+
+
+def _workspace_opts() -> auto.LocalWorkspaceOptions:
+    return auto.LocalWorkspaceOptions(
+        work_dir=str(ROOT), env_vars=engine.env(), secrets_provider="passphrase",
+        pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir().parent)))
+
+
+def open_stack(env: str, target: str) -> auto.Stack:
+    return auto.create_or_select_stack(stack_name(env, target), work_dir=str(ROOT),
+                                       opts=_workspace_opts())
+
+
+def _configure(stack: auto.Stack, target: str, inventory: Path, lab: LabSettings) -> None:
+    stack.set_all_config({
+        "fellesdrift:env": auto.ConfigValue(lab.env),
+        "fellesdrift:target": auto.ConfigValue(target),
+        "fellesdrift:driver": auto.ConfigValue("lab"),
+        "fellesdrift:inventory": auto.ConfigValue(str(inventory.resolve())),
+        "fellesdrift:image": auto.ConfigValue(lab.image),
+        "fellesdrift:authorizedKey": auto.ConfigValue(lab.authorized_key),
+    })
+
+
+def explain(stack: str, err: Exception) -> str:
+    """One clear line for what went wrong with a stack, with what to do where we know it."""
+    text = str(err)
+    if "locked by" in text or "currently locked" in text:
+        holder = re.search(r"([\w.-]+@[\w.-]+[^\n]*?\(pid \d+\))", text)
+        who = holder.group(1) if holder else "another process"
+        return (f"{stack} is locked by {who}: another `fellesdrift up` is applying it. Wait for "
+                f"it; if that process is gone, clear the stale lock with "
+                f"`fellesdrift recover --stack {stack}`")
+    if "pending operations" in text or "interrupted" in text:
+        return (f"{stack} has operations a killed run left pending; run "
+                f"`fellesdrift recover --stack {stack}`, then `fellesdrift up` again")
+    return f"{stack}: {_error_lines(text) or text.strip()[-600:]}"
+
+
+#: What the engine wraps a program's own error in, and its generic closing lines.
+_WRAPPERS = re.compile(r"^(error:\s*|Exception calling application:\s*|Exception:\s*)+")
+_GENERIC = {"update failed", "preview failed", "refresh failed", "destroy failed"}
+
+
+def _error_lines(text: str) -> str:
+    """The engine's error lines without their wrappers, each said once."""
+    found: list[str] = []
+    for line in text.splitlines():
+        if "error" not in line.lower():
+            continue
+        # A progress line ("<resource> running error: …") says it after its resource.
+        said = line.rsplit("error:", 1)[-1] if "error:" in line else line
+        clean = _WRAPPERS.sub("", said.strip()).strip()
+        if clean and clean.lower() not in _GENERIC and clean not in found \
+                and not clean.lower().startswith(("code:", "stderr:", "stdout:")):
+            found.append(clean)
+    return " / ".join(found[-3:])
+
+
+def up(target: str, inventory: Path, lab: LabSettings, on_output: Output = None) -> StackResult:
+    """Apply one stack and return what changed and its hosts."""
+    stack = open_stack(lab.env, target)
+    _configure(stack, target, inventory, lab)
+    # refresh first: a host removed or changed behind our back is made right, not assumed.
+    result = stack.up(on_output=on_output, color="never", suppress_progress=True, refresh=True)
+    changes = {str(op): n for op, n in (result.summary.resource_changes or {}).items()}
+    hosts = result.outputs.get("hosts")
+    return StackResult(stack.name, changes, list(hosts.value) if hosts is not None else [])
+
+
+def preview(target: str, inventory: Path, lab: LabSettings,
+            on_output: Output = None) -> StackResult:
+    """What `up` would change in one stack, changing nothing."""
+    stack = open_stack(lab.env, target)
+    _configure(stack, target, inventory, lab)
+    result = stack.preview(on_output=on_output, color="never", suppress_progress=True)
+    return StackResult(stack.name, {str(op): n for op, n in result.change_summary.items()})
+
+
+def drift(target: str, inventory: Path, lab: LabSettings,
+          on_output: Output = None) -> StackResult:
+    """What a refresh would change: resources that moved behind Pulumi's back (changes
+    nothing; an empty result means no drift)."""
+    stack = open_stack(lab.env, target)
+    _configure(stack, target, inventory, lab)
+    changes: dict[str, int] = {}
+
+    def summary(event: auto.EngineEvent) -> None:
+        # A preview-only refresh records no update: its summary comes as an event.
+        if event.summary_event is not None:
+            changes.update({str(op): n for op, n in event.summary_event.resource_changes.items()})
+
+    stack.refresh(on_output=on_output, on_event=summary, color="never", suppress_progress=True,
+                  preview_only=True)
+    return StackResult(stack.name, changes)
+
+
+def many(fn: Callable[[str], StackResult], targets: Sequence[str], env: str,
+         workers: int = 3) -> list[StackResult]:
+    """Run ``fn`` on each target, at most ``workers`` at once; a failure is reported, not
+    raised, so one stack does not stop the others."""
+    def guarded(target: str) -> StackResult:
+        try:
+            return fn(target)
+        except (auto.CommandError, auto.errors.StackNotFoundError) as e:
+            return StackResult(stack_name(env, target), {}, error=explain(
+                stack_name(env, target), e))
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(guarded, targets))
+
+
+def destroy(env: str, target: str, on_output: Output = None) -> None:
+    """Destroy a stack, protected resources included, and remove it."""
+    stack = open_stack(env, target)
+    try:
+        stack._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
+        stack.destroy(on_output=on_output, color="never", suppress_progress=True, remove=True)
+    except auto.CommandError as e:
+        raise ProvisionError(explain(stack.name, e)) from None
+
+
+def locks(env: str, target: str) -> list[tuple[Path, dict[str, Any]]]:
+    """The lock files the local file backend holds for a stack, with who holds them."""
+    found = []
+    for path in (STATE_DIR / ".pulumi" / "locks").glob(f"**/{stack_name(env, target)}/*.json"):
+        try:
+            found.append((path, json.loads(path.read_text())))
+        except (OSError, ValueError):
+            found.append((path, {}))
+    return found
+
+
+def _alive(holder: dict[str, Any]) -> bool:
+    if holder.get("hostname") not in (None, socket.gethostname()):
+        return True  # another machine's: cannot tell, so never break it
+    try:
+        os.kill(int(holder.get("pid", 0)), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return int(holder.get("pid", 0)) > 0
+
+
+def forget(env: str, target: str) -> None:
+    """Drop a stack and its state without touching resources (after the lab is torn down)."""
+    for path, _ in locks(env, target):
+        path.unlink()
+    open_stack(env, target).workspace.remove_stack(stack_name(env, target), force=True)
+
+
+def recover(env: str, target: str) -> list[str]:
+    """After a killed run: clear its stale lock, forget the creates it left pending (a host it
+    made is adopted by the next `up`, since lab hosts with the same spec are reused), and
+    refresh the stack. Refuses while the lock's holder is still running."""
+    cleared = []
+    for path, holder in locks(env, target):
+        if _alive(holder):
+            raise ProvisionError(
+                f"{stack_name(env, target)} is locked by {holder.get('username')}@"
+                f"{holder.get('hostname')} (pid {holder.get('pid')}), which is still running")
+        path.unlink()
+        cleared.append(str(path))
+    stack = open_stack(env, target)
+    stack.refresh(color="never", suppress_progress=True, clear_pending_creates=True)
+    return cleared
+
+
+def stacks(env: str) -> list[str]:
+    """The targets (`core` and municipality slugs) that have a stack in this environment."""
+    ws = auto.LocalWorkspace(work_dir=str(ROOT), env_vars=engine.env(),
+                             pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir().parent)))
+    prefix = f"{env}."
+    return sorted(s.name.removeprefix(prefix) for s in ws.list_stacks()
+                  if s.name.startswith(prefix))

@@ -1,0 +1,339 @@
+"""What the pipeline last found, per lab: one record per phase and host (or stack), and the
+convergence of every site derived from it.
+
+The record is ``.lab/<env>/status.json``, rewritten atomically after each phase by
+:func:`record`. Its phases, and what a result is keyed by:
+
+- ``provision``: the stack name (``<env>.core``, ``<env>.<slug>``); ok when the stack's last
+  plan or up left no pending changes.
+- ``converge``: the host name; ok when the host converged and a second run changed nothing.
+- ``network``: the router's host name; ok when its running config equals the intended one.
+- ``verify``: the host name; ok when its testinfra suites passed.
+
+:func:`site_status` turns the record into one row per site: a municipal site's hosts are
+``<slug>-<site id>-router`` and ``<slug>-<site id>-client`` in stack ``<env>.<slug>``; the centre
+(stack ``<env>.core``, hosts in group ``centre``) is a row of its own. A phase that never ran for
+a host is *unknown*, never ok. A site is converged when all four checks are ok.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol, get_args
+
+from fellesdrift.inventory.model import Inventory
+from fellesdrift.paths import lab_dir
+from fellesdrift.plan import naming
+from fellesdrift.provision.hosts import Host
+
+Phase = Literal["provision", "converge", "network", "verify"]
+PHASES: tuple[Phase, ...] = get_args(Phase)
+State = Literal["ok", "failed", "unknown"]
+CENTRE = "centre"
+CORE_STACK = "core"
+FILE_VERSION = 1
+
+
+class StatusError(ValueError):
+    """The status file cannot be read, or a phase the record does not know."""
+
+
+def now() -> str:
+    """The current time as an ISO 8601 timestamp (UTC, seconds)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """The outcome of one phase for one host (or stack)."""
+
+    ok: bool
+    detail: str = ""
+    at: str = field(default_factory=now)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "detail": self.detail, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PhaseResult:
+        if not isinstance(data.get("ok"), bool):
+            raise TypeError("ok is not a boolean")
+        return cls(data["ok"], str(data.get("detail", "")), str(data.get("at", "")))
+
+
+Record = dict[str, dict[str, PhaseResult]]
+
+
+def path(env: str) -> Path:
+    return lab_dir(env) / "status.json"
+
+
+def load(env: str) -> Record:
+    """Every phase's results (phase → key → result); phases that never ran are empty."""
+    file = path(env)
+    found: Record = {p: {} for p in PHASES}
+    if not file.exists():
+        return found
+    try:
+        data = json.loads(file.read_text())
+        for phase, results in data["phases"].items():
+            if phase in found:
+                found[phase] = {k: PhaseResult.from_dict(v) for k, v in results.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise StatusError(f"{file} is not a status record ({e}); remove it, and the next run "
+                          "of each phase writes it again") from None
+    return found
+
+
+@contextlib.contextmanager
+def _locked(env: str) -> Iterator[None]:
+    folder = lab_dir(env)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".status.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_atomically(file: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def record(env: str, phase: str, results: Mapping[str, PhaseResult]) -> Path:
+    """Record a phase's results (keyed by host, or by stack for provision); results for other
+    keys of that phase are kept. Safe against concurrent callers; the file is replaced
+    atomically, so a reader never sees half of it. Returns the file's path."""
+    if phase not in PHASES:
+        raise StatusError(f"unknown phase {phase!r}; one of {', '.join(PHASES)}")
+    with _locked(env):
+        current = load(env)
+        current[phase].update(results)
+        file = path(env)
+        data = {"version": FILE_VERSION, "env": env, "updated": now(), "phases": {
+            p: {k: r.as_dict() for k, r in sorted(current[p].items())} for p in PHASES}}
+        _write_atomically(file, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return file
+
+
+# --- Per site ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One of a site's four checks, over its hosts (or stack)."""
+
+    state: State
+    detail: str = ""
+    at: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "ok": self.ok, "detail": self.detail, "at": self.at}
+
+
+def combine(results: Mapping[str, PhaseResult], keys: Iterable[str]) -> Check:
+    """Failed when any key failed; else unknown when any key has no result; else ok.
+    ``at`` is the latest failure's time, or the oldest result's when all are ok."""
+    keys = list(keys)
+    failed = [(k, results[k]) for k in keys if k in results and not results[k].ok]
+    missing = [k for k in keys if k not in results]
+    if failed:
+        return Check("failed", "; ".join(f"{k}: {r.detail or 'failed'}" for k, r in failed),
+                     max(r.at for _, r in failed))
+    if missing or not keys:
+        return Check("unknown", f"{', '.join(missing) or 'nothing'}: never ran")
+    done = [results[k] for k in keys]
+    return Check("ok", "; ".join(f"{k}: {results[k].detail}" for k in keys
+                                 if results[k].detail), min(r.at for r in done))
+
+
+@dataclass(frozen=True)
+class SiteStatus:
+    municipality: str  #: the slug, or "centre"
+    municipality_name: str
+    site: str  #: the site id, or "centre"
+    site_name: str
+    stack: str
+    hosts: tuple[str, ...]
+    provisioned: Check
+    converged: Check
+    network: Check
+    verified: Check
+
+    @property
+    def checks(self) -> dict[str, Check]:
+        return {"provisioned": self.provisioned, "converged": self.converged,
+                "network": self.network, "verified": self.verified}
+
+    @property
+    def ok(self) -> bool:
+        """The site is converged: all four checks hold."""
+        return all(c.ok for c in self.checks.values())
+
+    @property
+    def state(self) -> State:
+        states = {c.state for c in self.checks.values()}
+        return "ok" if states == {"ok"} else "failed" if "failed" in states else "unknown"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"municipality": self.municipality, "site": self.site, "name": self.site_name,
+                "stack": self.stack, "hosts": list(self.hosts),
+                **{name: c.as_dict() for name, c in self.checks.items()},
+                "state": self.state, "site_converged": self.ok}
+
+
+def site_hosts(slug: str, site_id: str) -> tuple[str, str]:
+    """A municipal site's router and client host names."""
+    return naming.site_router(slug, site_id), naming.site_client(slug, site_id)
+
+
+def _centre_hosts(model: Inventory, hosts: Iterable[Host] | None) -> tuple[list[str], list[str]]:
+    """The centre's hosts and its routers: as provisioned, else as the model names them."""
+    provisioned = [h for h in hosts or [] if CENTRE in h.groups]
+    if provisioned:
+        routers = [h.name for h in provisioned if "core_router" in h.groups]
+        return [h.name for h in provisioned], routers
+    return ([naming.CORE_ROUTER, *(s.hostname for s in model.centre.shared_hosts)],
+            [naming.CORE_ROUTER])
+
+
+def site_status(model: Inventory, env: str, hosts: Iterable[Host] | None = None,
+                found: Record | None = None) -> list[SiteStatus]:
+    """One row per site: the centre first, then each municipality's sites in file order.
+
+    ``hosts``: the lab's hosts as provisioned (:func:`fellesdrift.hosts.load`), for the
+    centre's; ``found``: the record (default: read from the lab's status file).
+    """
+    found = found if found is not None else load(env)
+
+    def row(slug: str, name: str, site: str, site_name: str, stack: str, every: list[str],
+            routers: list[str]) -> SiteStatus:
+        return SiteStatus(slug, name, site, site_name, stack, tuple(every),
+                          combine(found["provision"], [stack]),
+                          combine(found["converge"], every),
+                          combine(found["network"], routers),
+                          combine(found["verify"], every))
+
+    centre_hosts, core_routers = _centre_hosts(model, hosts)
+    rows = [row(CENTRE, model.centre.name, CENTRE, "operations centre",
+                f"{env}.{CORE_STACK}", centre_hosts, core_routers)]
+    for m in model.municipalities:
+        for s in m.sites:
+            router, client = site_hosts(m.slug, s.id)
+            rows.append(row(m.slug, m.name, s.id, s.name, f"{env}.{m.slug}", [router, client],
+                            [router]))
+    return rows
+
+
+def summary(env: str, rows: list[SiteStatus]) -> dict[str, Any]:
+    """The machine-readable status: ok when every site (and the centre) is converged."""
+    return {"ok": all(r.ok for r in rows), "env": env,
+            "converged": sum(r.ok for r in rows), "sites": len(rows),
+            "rows": [r.as_dict() for r in rows]}
+
+
+# --- From the pipeline's results ---------------------------------------------------------------
+
+
+class StackOutcome(Protocol):
+    @property
+    def stack(self) -> str: ...
+    @property
+    def error(self) -> str: ...
+    @property
+    def changed(self) -> int: ...
+
+
+class Recap(Protocol):
+    @property
+    def changed(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def unreachable(self) -> int: ...
+
+
+class Verdict(Protocol):
+    @property
+    def passed(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
+    @property
+    def failures(self) -> list[str]: ...
+    @property
+    def ok(self) -> bool: ...
+
+
+def from_stacks(results: Iterable[StackOutcome], applied: bool) -> dict[str, PhaseResult]:
+    """Provision results: after an up (``applied``) a stack without error has nothing pending;
+    after a plan, one with changes has."""
+    found = {}
+    for r in results:
+        if r.error:
+            found[r.stack] = PhaseResult(False, r.error)
+        elif applied or not r.changed:
+            found[r.stack] = PhaseResult(True, f"applied {r.changed} change(s)" if applied
+                                         else "no pending changes")
+        else:
+            found[r.stack] = PhaseResult(False, f"{r.changed} pending change(s)")
+    return found
+
+
+def from_converge(first: Mapping[str, Recap], second: Mapping[str, Recap],
+                  hosts: Iterable[str], unwaived: Mapping[str, int] | None = None
+                  ) -> dict[str, PhaseResult]:
+    """Converge results from the recaps of two runs: ok when both reached the host without a
+    failure and the second changed nothing. ``unwaived``: per host, the second run's changed
+    tasks that no waiver covers (default: every change counts)."""
+    found = {}
+    for host in hosts:
+        one, two = first.get(host), second.get(host)
+        if one is None or two is None:
+            found[host] = PhaseResult(False, "missing from the "
+                                      + ("first" if one is None else "second") + " run")
+            continue
+        bad = [f"{n} run: {r.failed} failed, {r.unreachable} unreachable"
+               for n, r in (("first", one), ("second", two)) if r.failed or r.unreachable]
+        if bad:
+            found[host] = PhaseResult(False, "; ".join(bad))
+        elif (changed := two.changed if unwaived is None else unwaived.get(host, 0)):
+            found[host] = PhaseResult(False, f"not idempotent: the second run changed "
+                                      f"{changed}")
+        else:
+            found[host] = PhaseResult(True, f"changed {one.changed}, then 0")
+    return found
+
+
+def from_verdicts(verdicts: Mapping[str, Verdict]) -> dict[str, PhaseResult]:
+    """Verify results from testinfra verdicts per host."""
+    found = {}
+    for host, v in verdicts.items():
+        detail = f"{v.passed} passed, {v.failed} failed, {v.skipped} skipped"
+        if v.failures:
+            detail += f"; {v.failures[0]}"
+        found[host] = PhaseResult(v.ok, detail)
+    return found

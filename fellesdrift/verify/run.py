@@ -1,0 +1,176 @@
+"""Verify: run the testinfra suites (fellesdrift/verify/suites) against every host of the
+generated Ansible inventory, in one pytest run spread over workers (pytest-xdist).
+
+Each suite skips the hosts whose function it does not check; a host's verdict counts its own
+test cases (suites/conftest.py records the host of each case in the JUnit report). A host
+is verified only when nothing failed and the suite of its function (:data:`ROLE_SUITES`) passed
+at least one check on it: the common checks alone never make a host verified, and a host whose
+function has no suite, or whose role checks all skipped, fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fellesdrift.converge import hostvars
+from fellesdrift.paths import ROOT, lab_dir
+from fellesdrift.provision.hosts import Host
+
+#: The product's testinfra suites (one per role, plus the site, link and tenancy checks).
+SUITES = Path(__file__).resolve().parent / "suites"
+#: pytest-xdist workers. Most of verify is waiting on the hosts (SSH round trips, services,
+#: polls), not the controller's CPU: more workers than cores let the waits overlap.
+DEFAULT_WORKERS = 8
+#: The suites (module names in suites/) that check what a host's function promises; one of
+#: them must pass a check on the host for it to be verified.
+ROLE_SUITES: dict[str, tuple[str, ...]] = {
+    "core_router": ("test_site_router",),
+    "site_router": ("test_site_router",),
+    "site_client": ("test_site_client", "test_links"),
+    "apt_proxy": ("test_apt_proxy",),
+    "dns_ntp": ("test_dns_ntp",),
+    "monitoring": ("test_monitoring",),
+    "gis_hosting": ("test_gis_hosting",),
+    "finance_hosting": ("test_finance_hosting",),
+}
+
+
+@dataclass
+class Case:
+    """One check on one host, as the JUnit report says."""
+
+    suite: str
+    name: str
+    outcome: str  # passed, failed, skipped
+    message: str = ""
+    tenancy: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def check(self) -> str:
+        """The check's function, without the parameters pytest adds to its name
+        (``test_x[ansible://host]`` is check ``test_x``)."""
+        return self.name.partition("[")[0]
+
+
+@dataclass
+class HostVerdict:
+    function: str = ""
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=list)
+
+    @property
+    def role_checked(self) -> bool:
+        """A check of the suite of the host's function passed on it."""
+        suites = ROLE_SUITES.get(self.function, ())
+        return any(c.outcome == "passed" and c.suite in suites for c in self.cases)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.role_checked
+
+    def add(self, case: Case) -> None:
+        self.cases.append(case)
+        if case.outcome == "failed":
+            self.failed += 1
+            self.failures.append(f"{case.name}: {case.message[:300]}")
+        elif case.outcome == "skipped":
+            self.skipped += 1
+        else:
+            self.passed += 1
+
+
+def _case(element: ET.Element) -> tuple[str, Case]:
+    props = {p.get("name"): p.get("value", "") for p in element.iter("property")}
+    failure = element.find("failure")
+    if failure is None:
+        failure = element.find("error")
+    if failure is not None:
+        outcome, message = "failed", failure.get("message", "")
+    elif element.find("skipped") is not None:
+        outcome, message = "skipped", element.find("skipped").get("message", "")  # type: ignore[union-attr]
+    else:
+        outcome, message = "passed", ""
+    suite = (element.get("classname") or "").rpartition(".")[2]
+    tenancy = [json.loads(p.get("value", "{}")) for p in element.iter("property")
+               if p.get("name") == "tenancy"]
+    return props.get("host", ""), Case(suite, element.get("name", ""), outcome, message,
+                                       tenancy)
+
+
+def tenancy(verdicts: dict[str, HostVerdict]) -> dict[str, dict[str, dict[str, bool]]]:
+    """The tenant-by-tenant matrices the checks recorded: {kind: {from: {to: reached}}}, kind
+    ``network`` (a site of one municipality reached a host of another) or a hosted service
+    (one municipality's login connected to another's database). Only the diagonal may be
+    True."""
+    found: dict[str, dict[str, dict[str, bool]]] = {}
+    for v in verdicts.values():
+        for record in (t for case in v.cases for t in case.tenancy):
+            row = found.setdefault(record["kind"], {}).setdefault(record["from"], {})
+            for to, reached in record["to"].items():
+                row[to] = row.get(to, False) or bool(reached)
+    return found
+
+
+def _unchecked(v: HostVerdict) -> str:
+    """Why the host's role was not checked ("" when it was)."""
+    if v.function not in ROLE_SUITES:
+        return (f"function {v.function or '(none)'} has no suite in fellesdrift/verify/suites: "
+                "nothing checks what this host is for")
+    if v.role_checked:
+        return ""
+    suites = ROLE_SUITES[v.function]
+    skips = [c.message for c in v.cases if c.suite in suites and c.outcome == "skipped"]
+    why = f"; it skipped {len(skips)}: {skips[0][:200]}" if skips else ""
+    return f"{' and '.join(suites)} passed no check of this {v.function} host{why}"
+
+
+def verdicts(report: Path, hosts: list[Host]) -> dict[str, HostVerdict]:
+    """Per-host verdicts from a JUnit report. A host with no case at all failed; so did a host on
+    which the suite of its function passed no check (its failures say why)."""
+    found = {h.name: HostVerdict(hostvars.function_of(h)) for h in hosts}
+    if report.exists():
+        for element in ET.parse(report).getroot().iter("testcase"):
+            name, case = _case(element)
+            if name in found:
+                found[name].add(case)
+    for v in found.values():
+        if not v.cases:
+            v.add(Case("verify", "report", "failed", "no check ran against this host"))
+        elif why := _unchecked(v):
+            v.failures.append(why)
+    return found
+
+
+def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None = None,
+        workers: int = DEFAULT_WORKERS) -> dict[str, HostVerdict]:
+    """Run the suites against these hosts of the inventory; returns the verdict per host.
+    The JUnit report is .lab/<env>/verify/junit.xml."""
+    report = lab_dir(env) / "verify" / "junit.xml"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
+           "-n", str(max(1, workers)), "--dist", "loadgroup",
+           f"--ansible-inventory={inventory}",
+           "--hosts=" + ",".join(f"ansible://{h.name}" for h in hosts),
+           f"--junitxml={report}", "-o", "junit_family=xunit1",
+           # Where the time goes, in pytest.log: the slowest checks.
+           "--durations=30", "--durations-min=2",
+           *map(str, suites or [SUITES])]
+    # testinfra calls ansible-inventory: the venv's, as for ansible-runner.
+    environ = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+               "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                        os.environ.get("PATH", "")])}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
+                          env=environ)
+    (report.parent / "pytest.log").write_text(proc.stdout + proc.stderr)
+    return verdicts(report, hosts)

@@ -1,0 +1,240 @@
+"""What the role ``gis_hosting`` promises on a GIS hosting host, checked the way an operator would.
+
+Every municipality in ``gis_hosting_municipalities`` has its own PostGIS database holding its
+sites, reachable with its own login only, and a WMS at ``/<slug>/wms`` that draws those sites.
+The suite skips on hosts of other functions. Run by the platform, for example::
+
+    pytest fellesdrift/verify/suites/test_gis_hosting.py --ansible-inventory=<inventory> \
+        --hosts=ansible://gis-01 --connection=ansible
+
+Database checks run on the host (psql over 127.0.0.1, as a login would connect); commands that
+need the superuser go through sudo (the platform connects as ``ops``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from conftest import inventory_vars, only_for, psql_attempts, role_vars_for
+
+#: The host functions this suite checks (conftest parametrizes it with those hosts only).
+FUNCTIONS = ('gis_hosting',)
+
+ROLE = "gis_hosting"
+PNG_SIGNATURE = "89 50 4e 47 0d 0a 1a 0a"
+# A spot no municipality's sites are near (South Pacific): its GetMap is an empty image.
+EMPTY_BBOX_LONLAT = (-150.0, -50.0, -149.9, -49.9)
+
+
+@pytest.fixture(scope="module")
+def gis(host: Any) -> dict[str, Any]:
+    """The role's variables on a gis_hosting host (skips elsewhere)."""
+    only_for(host, ROLE)
+    return role_vars_for(host, ROLE)
+
+
+@pytest.fixture(scope="module")
+def municipalities(gis: dict[str, Any]) -> list[dict[str, Any]]:
+    found = list(gis["gis_hosting_municipalities"])
+    if not found:
+        pytest.skip("no municipality subscribes to GIS hosting")
+    return found
+
+
+def _postgres(host: Any, db: str, sql: str) -> str:
+    """Run ``sql`` as the superuser in ``db``; the unaligned, tuples-only output."""
+    with host.sudo("postgres"):
+        return str(host.check_output("psql -XAtq -d %s -c %s", db, sql))
+
+
+def _as_login(host: Any, gis: dict[str, Any], m: dict[str, Any], db: str, sql: str) -> Any:
+    """Run ``sql`` in ``db`` as municipality ``m``'s login over TCP to 127.0.0.1."""
+    return host.run("PGPASSWORD=%s psql -XAtq -w -h 127.0.0.1 -p %s -U %s -d %s -c %s",
+                    m["password"], str(gis["gis_hosting_postgresql_port"]), m["login"], db, sql)
+
+
+def _wms_url(m: dict[str, Any], **params: str) -> str:
+    query = {"SERVICE": "WMS", "VERSION": "1.3.0", **params}
+    return f"http://127.0.0.1/{m['slug']}/wms?{urlencode(query)}"
+
+
+def _curl(host: Any, gis: dict[str, Any], url: str, *fmt: str) -> str:
+    """GET ``url`` on the host with the WMS server name; stdout of ``curl -w <fmt>``."""
+    out = host.check_output("curl -s -m 30 -H %s -o /dev/null -w %s %s",
+                            f"Host: {gis['gis_hosting_server_name']}", " ".join(fmt), url)
+    return str(out)
+
+
+def _bbox(lonlat: tuple[float, float, float, float]) -> str:
+    """A WMS 1.3.0 EPSG:4326 BBOX (latitude first)."""
+    min_lon, min_lat, max_lon, max_lat = lonlat
+    return f"{min_lat},{min_lon},{max_lat},{max_lon}"
+
+
+def _around(sites: list[dict[str, Any]], margin: float) -> tuple[float, float, float, float]:
+    lons = [float(s["lon"]) for s in sites]
+    lats = [float(s["lat"]) for s in sites]
+    return min(lons) - margin, min(lats) - margin, max(lons) + margin, max(lats) + margin
+
+
+def _getmap(host: Any, gis: dict[str, Any], m: dict[str, Any],
+            lonlat: tuple[float, float, float, float]) -> tuple[str, int, str]:
+    """(content type, size, first 8 bytes in hex) of a 256x256 PNG GetMap of layer sites."""
+    url = _wms_url(m, REQUEST="GetMap", LAYERS="sites", STYLES="", CRS="EPSG:4326",
+                   BBOX=_bbox(lonlat), WIDTH="256", HEIGHT="256", FORMAT="image/png")
+    content_type, size = _curl(host, gis, url, "%{content_type}", "%{size_download}").split()
+    head = host.check_output("curl -s -m 30 -H %s %s | head -c 8 | od -An -tx1",
+                             f"Host: {gis['gis_hosting_server_name']}", url)
+    return content_type, int(size), " ".join(str(head).split())
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+def test_postgresql_is_running_and_enabled(host: Any, gis: dict[str, Any]) -> None:
+    unit = (f"postgresql@{gis['gis_hosting_postgresql_version']}"
+            f"-{gis['gis_hosting_postgresql_cluster']}")
+    assert host.service(unit).is_running
+    assert host.service("postgresql").is_enabled
+
+
+def test_each_database_has_postgis(host: Any, municipalities: list[dict[str, Any]]) -> None:
+    for m in municipalities:
+        version = _postgres(host, m["database"],
+                            "SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+        assert version.strip(), f"{m['database']}: extension postgis missing"
+
+
+def test_each_layer_holds_exactly_the_sites(host: Any,
+                                            municipalities: list[dict[str, Any]]) -> None:
+    for m in municipalities:
+        rows = _postgres(host, m["database"],
+                         "SELECT id, ST_SRID(geom), ST_X(geom), ST_Y(geom) FROM sites ORDER BY id")
+        found = {line.split("|")[0]: line.split("|")[1:] for line in rows.splitlines() if line}
+        wanted = {s["id"]: s for s in m.get("sites", [])}
+        assert len(found) == len(wanted), f"{m['database']}: {len(found)} rows"
+        assert sorted(found) == sorted(wanted), m["database"]
+        for site_id, (srid, x, y) in found.items():
+            assert srid == "4326"
+            assert float(x) == pytest.approx(float(wanted[site_id]["lon"]), abs=1e-9)
+            assert float(y) == pytest.approx(float(wanted[site_id]["lat"]), abs=1e-9)
+
+
+def test_each_login_reads_its_own_database(host: Any, gis: dict[str, Any],
+                                           municipalities: list[dict[str, Any]]) -> None:
+    for m in municipalities:
+        result = _as_login(host, gis, m, m["database"],
+                           "SELECT current_user, count(*) FROM sites GROUP BY 1")
+        assert result.rc == 0, f"{m['login']} cannot read {m['database']}: {result.stderr}"
+        if m.get("sites"):
+            assert result.stdout.strip() == f"{m['login']}|{len(m['sites'])}"
+
+
+def test_a_login_is_refused_on_other_databases(host: Any, gis: dict[str, Any],
+                                               municipalities: list[dict[str, Any]]) -> None:
+    port = gis["gis_hosting_postgresql_port"]
+    # Positive control: each login, with the same password and path, reaches its own database.
+    tries = [(m, db) for m in municipalities for db in
+             [m["database"], "postgres", *(o["database"] for o in municipalities if o is not m)]]
+    answers = psql_attempts(host, [(m["password"], f"host=127.0.0.1 port={port} dbname={db} "
+                                    f"user={m['login']} connect_timeout=5") for m, db in tries],
+                            "SELECT 1")
+    for (m, db), (rc, out) in zip(tries, answers, strict=True):
+        if db == m["database"]:
+            assert rc == 0 and out == "1", f"{m['login']} cannot reach its own database: {out}"
+            continue
+        assert rc != 0, f"{m['login']} got into {db}"
+        refusal = f'no pg_hba.conf entry for host "127.0.0.1", user "{m["login"]}", ' \
+                  f'database "{db}"'
+        assert refusal in out, f"{m['login']} on {db}: {out}"
+
+
+def test_a_wrong_password_is_refused(host: Any, gis: dict[str, Any],
+                                     municipalities: list[dict[str, Any]]) -> None:
+    m = municipalities[0]
+    result = _as_login(host, gis, m | {"password": "not-" + m["password"]}, m["database"],
+                       "SELECT 1")
+    assert result.rc != 0
+    assert "password authentication failed" in result.stderr
+
+
+def test_public_cannot_connect(host: Any, municipalities: list[dict[str, Any]]) -> None:
+    for m in municipalities:
+        granted = _postgres(host, "postgres",
+                            f"SELECT has_database_privilege('public', '{m['database']}', "
+                            "'CONNECT')")
+        assert granted.strip() == "f", f"PUBLIC may connect to {m['database']}"
+
+
+def test_databases_are_owned_by_their_logins(host: Any,
+                                             municipalities: list[dict[str, Any]]) -> None:
+    for m in municipalities:
+        owner = _postgres(host, "postgres",
+                          "SELECT pg_get_userbyid(datdba) FROM pg_database "
+                          f"WHERE datname = '{m['database']}'")
+        assert owner.strip() == m["login"]
+
+
+# --- WMS --------------------------------------------------------------------------------------
+
+def test_capabilities_list_layer_sites(host: Any, gis: dict[str, Any],
+                                       municipalities: list[dict[str, Any]]) -> None:
+    for m in municipalities:
+        xml = str(host.check_output("curl -sf -m 30 -H %s %s",
+                                    f"Host: {gis['gis_hosting_server_name']}",
+                                    _wms_url(m, REQUEST="GetCapabilities")))
+        assert "<WMS_Capabilities" in xml, f"{m['slug']}: no capabilities document"
+        assert "<Name>sites</Name>" in xml, f"{m['slug']}: layer sites missing"
+        assert f"/{m['slug']}/wms" in xml
+
+
+def test_capabilities_answer_on_the_host_address(host: Any,
+                                                 municipalities: list[dict[str, Any]]) -> None:
+    address = inventory_vars(host).get("ansible_host")
+    if not address:
+        pytest.skip("host address unknown without an inventory")
+    m = municipalities[0]
+    url = _wms_url(m, REQUEST="GetCapabilities").replace("127.0.0.1", str(address))
+    assert "<Name>sites</Name>" in str(host.check_output("curl -sf -m 30 %s", url))
+
+
+def test_getmap_draws_the_sites(host: Any, gis: dict[str, Any],
+                                municipalities: list[dict[str, Any]]) -> None:
+    for m in municipalities:
+        if not m.get("sites"):
+            continue
+        blank_type, blank_size, _ = _getmap(host, gis, m, EMPTY_BBOX_LONLAT)
+        content_type, size, head = _getmap(host, gis, m, _around(m["sites"], 0.05))
+        assert content_type == "image/png", f"{m['slug']}: {content_type}"
+        assert blank_type == "image/png"
+        assert head == PNG_SIGNATURE, f"{m['slug']}: not a PNG ({head})"
+        assert size > blank_size, f"{m['slug']}: nothing drawn ({size} <= {blank_size} bytes)"
+
+
+def test_a_wms_shows_only_its_own_municipality(host: Any, gis: dict[str, Any],
+                                               municipalities: list[dict[str, Any]]) -> None:
+    """Another municipality's site, asked for on this endpoint, is not drawn."""
+    pairs = [(m, s) for m in municipalities for o in municipalities if o is not m
+             for s in o.get("sites", [])
+             if not any(abs(float(t["lon"]) - float(s["lon"])) < 0.05
+                        and abs(float(t["lat"]) - float(s["lat"])) < 0.05
+                        for t in m.get("sites", []))]
+    if not pairs:
+        pytest.skip("needs two municipalities with sites apart")
+    m, site = pairs[0]
+    own = _getmap(host, gis, m, _around(m["sites"], 0.05))
+    blank = _getmap(host, gis, m, EMPTY_BBOX_LONLAT)
+    other = _getmap(host, gis, m, _around([site], 0.01))
+    # Three PNG maps (two error pages would be alike too), of which the own sites' is drawn.
+    for content_type, _, head in (own, blank, other):
+        assert (content_type, head) == ("image/png", PNG_SIGNATURE), (content_type, head)
+    assert own[1] > blank[1], f"/{m['slug']}/wms does not draw its own sites"
+    assert other[1] == blank[1], f"/{m['slug']}/wms drew another municipality's site"
+
+
+def test_wms_refuses_a_client_chosen_mapfile(host: Any, gis: dict[str, Any],
+                                             municipalities: list[dict[str, Any]]) -> None:
+    m = municipalities[0]
+    url = _wms_url(m, REQUEST="GetCapabilities", map="/etc/mapserver/other.map")
+    assert _curl(host, gis, url, "%{http_code}") == "403"
