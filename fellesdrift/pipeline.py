@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import affected, converge, doctor, hosts, hostvars, lab, provision, report, status, verify
+from . import (
+    affected,
+    converge,
+    doctor,
+    hosts,
+    hostvars,
+    lab,
+    provision,
+    report,
+    status,
+    topology,
+    verify,
+)
 from .converge import Idempotence
 from .model import Inventory
 from .network import push
@@ -49,10 +61,15 @@ class Selection:
     core: bool
     municipalities: list[str]
     destroy: list[str] = field(default_factory=list)
+    #: The core's stack is applied although the core is not selected: the centre's hosting
+    #: is sized from its subscribers (topology.hosting_size), so a selected municipality that
+    #: subscribes to a hosted service, or one being removed, changes what the core declares.
+    sizes_core: bool = False
 
     @property
     def targets(self) -> list[str]:
-        return ([provision.CORE] if self.core else []) + self.municipalities
+        core = self.core or self.sizes_core
+        return ([provision.CORE] if core else []) + self.municipalities
 
     def hosts(self, model: Inventory, every: list[hosts.Host]) -> list[hosts.Host]:
         """The hosts this selection converges, pushes and verifies: every host when the core
@@ -116,9 +133,15 @@ def select(model: Inventory, existing: list[str], municipalities: list[str],
             {Path(f).stem for f in changed if f.startswith("inventories/")} & known)
         return Selection(core=everything, municipalities=slugs, destroy=destroy)
     if municipalities or core:
-        return Selection(core=core, municipalities=sorted(set(municipalities) & known),
-                         destroy=destroy)
+        chosen = sorted(set(municipalities) & known)
+        return Selection(core=core, municipalities=chosen, destroy=destroy,
+                         sizes_core=bool(destroy or _subscribes_to_hosting(model, chosen)))
     return Selection(core=True, municipalities=sorted(known), destroy=destroy)
+
+
+def _subscribes_to_hosting(model: Inventory, slugs: list[str]) -> bool:
+    hosted = set(topology.HOSTING_SERVICE.values())
+    return any(s.service in hosted for slug in slugs for s in model.municipality(slug).services)
 
 
 def selection(model: Inventory, env: str, municipalities: list[str], only_changed: bool,
@@ -157,7 +180,7 @@ def provision_all(selection: Selection, folder: Path, settings: provision.LabSet
         return act(target, folder, settings)
 
     results = []
-    if selection.core:
+    if provision.CORE in selection.targets:
         results += provision.many(one, [provision.CORE], settings.env)
         if results[0].error and not preview:
             return results
