@@ -4,7 +4,7 @@ Two kinds of file, both ``schema_version: 2``:
 
 - ``inventories/operations-centre.yaml`` — :class:`OperationsCentre`: the address plan, the
   service catalogue (service levels, services with monthly prices), the broadband providers whose
-  links meet the centre, and the centre's shared hosts.
+  links meet the centre, the centre's shared hosts and the replacement price per device model.
 - ``inventories/<slug>.yaml`` — :class:`Municipality`: one municipality, its contacts, the services
   it subscribes to, its users per service area and its sites.
 
@@ -243,6 +243,14 @@ Price = Annotated[Decimal, BeforeValidator(_price),
                         examples=[95.5])]
 Percent = Annotated[Decimal, BeforeValidator(_price), Field(ge=50, le=100, decimal_places=3),
                     WithJsonSchema({"type": "number", "minimum": 50, "maximum": 100})]
+#: What replacing one network device costs, once: NOK excluding VAT.
+ReplacementPrice = Annotated[Decimal, BeforeValidator(_price),
+                             Field(ge=0, le=10_000_000, decimal_places=2),
+                             WithJsonSchema({"type": "number", "minimum": 0,
+                                             "maximum": 10_000_000}),
+                             Field(description="What replacing one device of this model costs, "
+                                   "once, in NOK excluding VAT, at most two decimals",
+                                   examples=[18500])]
 VatRate = Annotated[Decimal, BeforeValidator(_price), Field(ge=0, le=100, decimal_places=2),
                     WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100}),
                     Field(description="VAT (MVA) in percent: 25 for most services, 0 for none",
@@ -464,6 +472,11 @@ class OperationsCentre(Strict):
     providers: list[Provider] = Field(min_length=1, description="Broadband providers")
     shared_hosts: list[SharedHost] = Field(default_factory=list, description="Hosts of the "
                                            "centre that every municipality uses")
+    equipment_prices: dict[Text, ReplacementPrice] = Field(
+        default_factory=dict, description="What replacing a site's network device costs, per "
+        "vendor model as the sites' devices name it (device.model). The report's 36-month "
+        "forecast adds a device whose lease ends in the period at this price; a model without "
+        "one is listed there as unpriced", examples=[{"C1111-4P": 18500}])
 
     @property
     def vat_number(self) -> str | None:
