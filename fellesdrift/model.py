@@ -414,6 +414,27 @@ class AddressPlan(Strict):
                              "AS 65000)")
 
 
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"), Field(
+    description='A time on the Oslo clock, HH:MM (24-hour) in quotes, e.g. "22:00"',
+    examples=["22:00"])]
+ClockEnd = Annotated[str, StringConstraints(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"),
+                     Field(description='A time on the Oslo clock, HH:MM (24-hour) in quotes, '
+                           'or "24:00" for midnight at the end of the day', examples=["06:00"])]
+
+
+class MaintenanceWindow(Strict):
+    """When the hosts and routers of a municipality at this service level may be changed, on
+    the Europe/Oslo wall clock (summer and winter time alike; `fellesdrift.change.windows`)."""
+
+    days: list[Weekday] = Field(min_length=1, description="The days the window opens on, each "
+                                "once, e.g. [tuesday, thursday]", examples=[["tuesday"]])
+    start: ClockTime = Field(description='When the window opens on each of its days, e.g. '
+                             '"22:00"')
+    end: ClockEnd = Field(description='When it closes: later than start the same day, or '
+                          'earlier than start the next day ("22:00" to "02:00" crosses midnight)')
+
+
 class ServiceLevel(Strict):
     id: Id = Field(description="The service level's id; subscriptions name it as their tier",
                    examples=["standard"])
@@ -422,6 +443,11 @@ class ServiceLevel(Strict):
                                 '08-16" or "24/7"')
     response_hours: int = Field(ge=1, le=168, description="Hours to first response to a fault")
     availability_percent: Percent = Field(description="Monthly availability target, percent")
+    maintenance_window: MaintenanceWindow | None = Field(
+        None, description="When `fellesdrift up` may change the hosts and routers of a "
+        "municipality at this level (Europe/Oslo); leave it out for no restriction. A "
+        "municipality with several levels is bound by the window of its most demanding one "
+        "(highest availability)")
 
 
 class Service(Strict):
