@@ -34,6 +34,8 @@ from . import migrate as migration
 from . import report as reporting
 from . import schema as schemas
 from . import status as statuses
+from .change import apply as changes
+from .change import gate, planfile
 from .display import ConvergeView
 from .engine import EngineError
 from .model import SCHEMA_VERSION, Inventory
@@ -299,6 +301,9 @@ def _changes(changes: dict[str, int]) -> str:
 @app.command()
 def plan(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOpt = None,
          only_changed: OnlyChangedOpt = False, base: BaseOpt = "HEAD", workers: WorkersOpt = 3,
+         plan_out: Annotated[Path | None, typer.Option(
+             "--out", help="Keep the plan in this file with a digest of every input, for "
+             "`up --plan FILE` (docs/changes.md).", dir_okay=False)] = None,
          as_json: JsonOpt = False) -> None:
     """Preview what `up` would change, stack by stack (concurrently); changes nothing."""
     model = _load(paths)
@@ -309,6 +314,13 @@ def plan(paths: PathsArg = None, env: EnvOpt = "lab", municipality: Municipality
                                      say=lambda line: console.print(f"  {line}"),
                                      workers=workers, preview=True)
     ok = _stack_lines(results)
+    if plan_out is not None and ok:
+        planfile.write(plan_out, planfile.Plan(
+            env, selection.core, selection.municipalities,
+            planfile.inputs(inventory.files(paths or [INVENTORIES])), statuses.now(),
+            [{"stack": r.stack, "changes": r.changes} for r in results]))
+        console.print(f"  plan kept in {plan_out}: apply it with `fellesdrift up --plan "
+                      f"{plan_out}`", markup=False, soft_wrap=True)
     if as_json:
         out.print_json(data={"ok": ok, "stacks": [
             {"stack": r.stack, "changes": r.changes, "changed": r.changed, "error": r.error}
@@ -348,17 +360,33 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
        destroy_municipality: Annotated[list[str] | None, typer.Option(
            "--destroy-municipality", help="Allow destroying this municipality's stack, whose "
            "inventory file was removed (repeatable).")] = None,
-       workers: WorkersOpt = 3, as_json: JsonOpt = False) -> None:
-    """Validate, provision with Pulumi, converge with Ansible, verify with testinfra."""
+       workers: WorkersOpt = 3,
+       plan_file: Annotated[Path | None, typer.Option(
+           "--plan", help="Apply this plan (`plan --out FILE`) and its selection; refused when "
+           "an input changed since.", dir_okay=False)] = None,
+       emergency: Annotated[str | None, typer.Option(
+           "--emergency", help="Change municipalities outside their maintenance window; the "
+           "reason goes into the audit log.", metavar="REASON")] = None,
+       as_json: JsonOpt = False) -> None:
+    """Validate, provision with Pulumi, converge with Ansible, verify with testinfra.
+
+    A municipality whose inputs changed since its last apply is changed only inside its
+    maintenance window (or with --emergency); every apply appends to the audit log
+    (docs/changes.md)."""
+    plan = (changes.planned(plan_file, env, paths or [INVENTORIES],
+                            bool(municipality or only_changed)) if plan_file else None)
     model = _load(paths)
-    selection = pipeline.selection(model, env, municipality or [], only_changed, base,
-                                destroy_municipality or [])
+    selection = (pipeline.select(model, provision.stacks(env), changes.targets(plan), None,
+                                 destroy_municipality or [], env) if plan else
+                 pipeline.selection(model, env, municipality or [], only_changed, base,
+                                    destroy_municipality or []))
+    applying = changes.start(model, env, selection, paths or [INVENTORIES], plan, emergency)
     say = console.print
     with ConvergeView(console) as view:
         outcome = pipeline.up(
             model, selection, pipeline.inventory_dir(paths), env,
             say=lambda line: say(f"  {line}", soft_wrap=True),
-            progress=view.update, workers=workers)
+            progress=view.update, workers=workers, done=applying.done)
     _stack_lines(outcome.stacks)
     if outcome.converge is not None:
         _print_converge(outcome.converge, outcome.idempotence)
@@ -637,6 +665,8 @@ def down(env: EnvOpt = "lab", as_json: JsonOpt = False) -> None:
             console.print(f"  {e}", markup=False, soft_wrap=True)
             failed.append(target)
     removed = lab.teardown(env)  # whatever a stack could not destroy goes by its lab label
+    if targets or any(removed.values()):
+        changes.record_down(env, destroyed, failed)
     for target in failed:  # its resources are gone now: drop the stack's state too
         provision.forget(env, target)
         console.print(f"  removed {provision.stack_name(env, target)} after tearing its lab down")
@@ -779,7 +809,7 @@ def main() -> None:
     except converge.WaiverError as e:
         console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
         sys.exit(1)
-    except pipeline.SelectionError as e:
+    except (pipeline.SelectionError, gate.GateError, planfile.PlanFileError) as e:
         console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
         sys.exit(1)
     except pipeline.PreflightError as e:

@@ -304,8 +304,26 @@ def _isolated(verdict: verify.HostVerdict) -> bool:
     return outcomes == {"passed"}
 
 
+#: Called once when `up` ends: with its outcome, or with the exception that ended it.
+Done = Callable[[Outcome | None, BaseException | None], Any]
+
+
 def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
-       progress: converge.Progress, workers: int = 3) -> Outcome:
+       progress: converge.Progress, workers: int = 3, done: Done | None = None) -> Outcome:
+    """:func:`apply`, then ``done`` (the audit log's hook: :mod:`fellesdrift.change.audit`)."""
+    try:
+        outcome = apply(model, selection, folder, env, say, progress, workers)
+    except BaseException as e:
+        if done is not None:
+            done(None, e)
+        raise
+    if done is not None:
+        done(outcome, None)
+    return outcome
+
+
+def apply(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
+          progress: converge.Progress, workers: int = 3) -> Outcome:
     """Provision, converge, network, converge again (idempotence), verify; each phase's result
     goes into the lab's status record, and the report is written at the end.
 
