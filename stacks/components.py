@@ -8,8 +8,9 @@ import pulumi
 
 from fellesdrift.inventory.model import Inventory, Municipality, Site
 from fellesdrift.plan import naming, topology
+from fellesdrift.plan.functions import FUNCTIONS, Function
 
-from .drivers.base import Driver, Function, Host, HostSpec, Network, NetworkSpec, Nic
+from .drivers.base import Driver, Host, HostSpec, Network, NetworkSpec, Nic
 
 
 def host_record(spec: HostSpec, host: Host, driver: Driver) -> pulumi.Output[Any]:
@@ -81,9 +82,9 @@ class OperationsCentre(_Hosts):
             elif function is not None:
                 # The apt proxy's default route is its egress; the lab comes back through the
                 # core router.
-                egress = function == "apt_proxy"
+                egress = FUNCTIONS[function].egress
                 back = tuple((a, net.router) for a in centre.address_plan.aggregates)
-                self.add(HostSpec(shared.hostname, function,  # type: ignore[arg-type]
+                self.add(HostSpec(shared.hostname, function,
                                   (Nic(naming.centre_network(net.name), shared.address),),
                                   gateway=None if egress else net.router,
                                   routes=back if egress else (),

@@ -12,24 +12,28 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from fellesdrift import environment
+from fellesdrift.change import apply as changes
+from fellesdrift.change import gate, planfile
 from fellesdrift.cli import invoice as invoice_cmd
 from fellesdrift.cli.display import ConvergeView
 from fellesdrift.converge import run as converge
+from fellesdrift.environment import Environment
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory import migrate as migration
 from fellesdrift.inventory import scaffold
 from fellesdrift.inventory import schema as schemas
 from fellesdrift.inventory.model import SCHEMA_VERSION, Inventory
 from fellesdrift.inventory.problems import Problem
-from fellesdrift.lab import runner as lab_runner
-from fellesdrift.lab import teardown as lab_teardown
 from fellesdrift.paths import INVENTORIES
 from fellesdrift.pipeline import doctor
 from fellesdrift.pipeline import job as pipeline
 from fellesdrift.plan import naming, topology
-from fellesdrift.provision import ci
+from fellesdrift.provision import ci, drivers
 from fellesdrift.provision import hosts as lab_hosts
 from fellesdrift.provision import stacks as provision
 from fellesdrift.provision.engine import EngineError
@@ -61,6 +65,13 @@ PathsArg = Annotated[list[Path] | None, typer.Argument(
 
 def _load(paths: list[Path] | None) -> Inventory:
     return inventory.load(paths or [INVENTORIES])
+
+
+def _open(env: str, paths: list[Path] | None) -> tuple[Environment, Inventory]:
+    """The environment (its driver, and its inventory: ``paths`` if given, else what its last
+    `up` was given, else environments.yaml's, else inventories/) and its validated model."""
+    environ = environment.get(env, paths)
+    return environ, inventory.load(list(environ.inventory))
 
 
 def _inventories() -> Path:
@@ -258,7 +269,7 @@ def _provisioned(model: Inventory, env: str) -> tuple[list[lab_hosts.Host], Path
 def ansible_cmd(paths: PathsArg = None, env: EnvOpt = "lab") -> None:
     """Write the lab's Ansible inventory (hosts as provisioned, with every role variable
     rendered from the model) and print its path, for ad-hoc ansible or ansible-playbook -i."""
-    model = _load(paths)
+    _, model = _open(env, paths)
     _, path = _provisioned(model, env)
     out.print(str(path), markup=False, soft_wrap=True)
 
@@ -283,6 +294,9 @@ def _stack_lines(results: list[provision.StackResult]) -> bool:
             console.print(f"  [red]FAILED[/] {r.error}", soft_wrap=True, highlight=False)
         else:
             console.print(f"  {r.stack}: {_changes(r.changes)}")
+            for typ, name in r.declared:  # a preview under mocks: what it would create
+                if not typ.startswith("fellesdrift:"):
+                    console.print(f"    + {typ} {name}", markup=False, soft_wrap=True)
     return not any(r.error for r in results)
 
 
@@ -297,19 +311,32 @@ def _changes(changes: dict[str, int]) -> str:
 @app.command()
 def plan(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOpt = None,
          only_changed: OnlyChangedOpt = False, base: BaseOpt = "HEAD", workers: WorkersOpt = 3,
+         plan_out: Annotated[Path | None, typer.Option(
+             "--out", help="Keep the plan in this file with a digest of every input, for "
+             "`up --plan FILE` (docs/changes.md).", dir_okay=False)] = None,
          as_json: JsonOpt = False) -> None:
     """Preview what `up` would change, stack by stack (concurrently); changes nothing."""
-    model = _load(paths)
-    selection = pipeline.selection(model, env, municipality or [], only_changed, base, [])
-    settings = pipeline.lab_settings(model, env, say=lambda _: None, build=False)
+    environ, model = _open(env, paths)
+    selection = pipeline.selection(model, env, municipality or [], only_changed, base, [],
+                                   mocks=environ.mocks)
+    settings = pipeline.stack_settings(environ, model, say=lambda _: None, build=False)
     console.rule("[bold]plan")
-    results = pipeline.provision_all(selection, pipeline.inventory_dir(paths), settings,
+    results = pipeline.provision_all(selection, environ.folder, settings,
                                      say=lambda line: console.print(f"  {line}"),
                                      workers=workers, preview=True)
     ok = _stack_lines(results)
+    if plan_out is not None and ok:
+        planfile.write(plan_out, planfile.Plan(
+            env, selection.core, selection.municipalities,
+            planfile.inputs(inventory.files(list(environ.inventory))), statuses.now(),
+            [{"stack": r.stack, "changes": r.changes} for r in results]))
+        console.print(f"  plan kept in {plan_out}: apply it with `fellesdrift up --plan "
+                      f"{plan_out}`", markup=False, soft_wrap=True)
     if as_json:
         out.print_json(data={"ok": ok, "stacks": [
             {"stack": r.stack, "changes": r.changes, "changed": r.changed, "error": r.error}
+            | ({"declared": [{"type": t, "name": n} for t, n in r.declared]}
+               if r.declared else {})
             for r in results]})
     if not ok:
         raise typer.Exit(1)
@@ -320,11 +347,11 @@ def drift(paths: PathsArg = None, env: EnvOpt = "lab", workers: WorkersOpt = 3,
           as_json: JsonOpt = False) -> None:
     """Detect drift: refresh every stack in preview mode; exit 1 if anything moved behind
     Pulumi's back (a removed container, a lost link shaping …). Changes nothing."""
-    model = _load(paths)
+    environ, model = _open(env, paths)
     selection = pipeline.selection(model, env, [], False, "HEAD", [])
-    settings = pipeline.lab_settings(model, env, say=lambda _: None, build=False)
+    settings = pipeline.stack_settings(environ, model, say=lambda _: None, build=False)
     console.rule("[bold]drift")
-    results = pipeline.provision_all(selection, pipeline.inventory_dir(paths), settings,
+    results = pipeline.provision_all(selection, environ.folder, settings,
                                      say=lambda line: console.print(f"  {line}"),
                                      workers=workers, act=provision.drift)
     ok = _stack_lines(results)
@@ -346,17 +373,35 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
        destroy_municipality: Annotated[list[str] | None, typer.Option(
            "--destroy-municipality", help="Allow destroying this municipality's stack, whose "
            "inventory file was removed (repeatable).")] = None,
-       workers: WorkersOpt = 3, as_json: JsonOpt = False) -> None:
-    """Validate, provision with Pulumi, converge with Ansible, verify with testinfra."""
-    model = _load(paths)
-    selection = pipeline.selection(model, env, municipality or [], only_changed, base,
-                                destroy_municipality or [])
+       workers: WorkersOpt = 3,
+       plan_file: Annotated[Path | None, typer.Option(
+           "--plan", help="Apply this plan (`plan --out FILE`) and its selection; refused when "
+           "an input changed since.", dir_okay=False)] = None,
+       emergency: Annotated[str | None, typer.Option(
+           "--emergency", help="Change municipalities outside their maintenance window; the "
+           "reason goes into the audit log.", metavar="REASON")] = None,
+       as_json: JsonOpt = False) -> None:
+    """Validate, provision with Pulumi, converge with Ansible, verify with testinfra.
+
+    A municipality whose inputs changed since its last apply is changed only inside its
+    maintenance window (or with --emergency); every apply appends to the audit log
+    (docs/changes.md)."""
+    environ = environment.get(env, paths)
+    plan = (changes.planned(plan_file, env, list(environ.inventory),
+                            bool(municipality or only_changed)) if plan_file else None)
+    model = inventory.load(list(environ.inventory))
+    environment.remember(environ)
+    selection = (pipeline.select(model, provision.stacks(env), changes.targets(plan), None,
+                                 destroy_municipality or [], env) if plan else
+                 pipeline.selection(model, env, municipality or [], only_changed, base,
+                                    destroy_municipality or []))
+    applying = changes.start(model, env, selection, list(environ.inventory), plan, emergency)
     say = console.print
     with ConvergeView(console) as view:
         outcome = pipeline.up(
-            model, selection, pipeline.inventory_dir(paths), env,
+            model, selection, environ,
             say=lambda line: say(f"  {line}", soft_wrap=True),
-            progress=view.update, workers=workers)
+            progress=view.update, workers=workers, done=applying.done)
     _stack_lines(outcome.stacks)
     if outcome.converge is not None:
         _print_converge(outcome.converge, outcome.idempotence)
@@ -389,7 +434,7 @@ def _print_converge(result: converge.ConvergeResult,
     for task in result.changed_tasks:
         console.print(f"  changed {task}", soft_wrap=True, markup=False)
     for failure in result.failures:
-        console.print(f"  [red]failed[/] {failure}", soft_wrap=True, markup=False)
+        console.print(f"  [red]failed[/] {escape(failure)}", soft_wrap=True)
     if idempotence is not None:
         for task in idempotence.changed:
             console.print(f"  [red]not idempotent[/]: the second run changed {task}",
@@ -435,7 +480,7 @@ def converge_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = 
                  as_json: JsonOpt = False) -> None:
     """Apply the roles to the provisioned hosts through ansible-runner, with live progress per
     host and task and a per-host recap. Each run's artifacts stay under .lab/<env>/ansible/."""
-    model = _load(paths)
+    _, model = _open(env, paths)
     waivers = converge.load_waivers()
     hosts_, inventory_file = _provisioned(model, env)
     with ConvergeView(console) as view:
@@ -471,7 +516,7 @@ def verify_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = No
     """Run the testinfra suites (fellesdrift/verify/suites) against every host of the lab's
     inventory, in parallel; each host's checks, failures named. JUnit report:
     .lab/<env>/verify/junit.xml."""
-    model = _load(paths)
+    _, model = _open(env, paths)
     hosts_, inventory_file = _provisioned(model, env)
     chosen = [h for h in hosts_ if limit is None or h.name in _limit_names(limit, hosts_)]
     with console.status(f"verifying {len(chosen)} hosts …"):
@@ -574,7 +619,7 @@ def network(paths: PathsArg = None, env: EnvOpt = "lab",
     """
     from fellesdrift.network import push  # netmiko is slow to import: only for this command
 
-    model = _load(paths)
+    _, model = _open(env, paths)
     hosts = lab_hosts.load(env)
     if not push.routers(hosts):
         console.print(f"error: lab {env} has no routers (run `fellesdrift up` first)")
@@ -635,7 +680,10 @@ def down(env: EnvOpt = "lab", as_json: JsonOpt = False) -> None:
         except provision.ProvisionError as e:
             console.print(f"  {e}", markup=False, soft_wrap=True)
             failed.append(target)
-    removed = lab_teardown.teardown(env)  # whatever a stack could not destroy goes by its lab label
+    # whatever a stack could not destroy goes by its label; the driver knows what else it made
+    removed = drivers.driver(environment.get(env)).teardown(env)
+    if targets or any(removed.values()):
+        changes.record_down(env, destroyed, failed)
     for target in failed:  # its resources are gone now: drop the stack's state too
         provision.forget(env, target)
         console.print(f"  removed {provision.stack_name(env, target)} after tearing its lab down")
@@ -671,7 +719,7 @@ def status_cmd(paths: PathsArg = None, env: EnvOpt = "lab", as_json: JsonOpt = F
     changes), converged (a second Ansible run changed nothing), network in sync (the router's
     running config is the intended one) and verified (testinfra passed), as last recorded by
     the pipeline. A check that never ran is unknown. Exit 1 unless every site converged."""
-    model = _load(paths)
+    _, model = _open(env, paths)
     rows = statuses.site_status(model, env, lab_hosts.load(env))
     summary = statuses.summary(env, rows)
     if as_json:
@@ -713,7 +761,7 @@ def report_cmd(paths: PathsArg = None, env: EnvOpt = "lab", out_dir: Annotated[
     """Write the report: report.html (one self-contained file), report.md (its Markdown twin,
     with topology.svg) and report.json (machine-readable): the topology, each municipality's
     equipment, services, users and monthly invoice, and every site's convergence."""
-    model = _load(paths)
+    _, model = _open(env, paths)
     folder = out_dir or reporting.default_folder(env)
     written = reporting.write(model, env, folder, lab_hosts.load(env))
     if as_json:
@@ -778,14 +826,15 @@ def main() -> None:
     except converge.WaiverError as e:
         console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
         sys.exit(1)
-    except pipeline.SelectionError as e:
+    except (pipeline.SelectionError, gate.GateError, planfile.PlanFileError) as e:
         console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
         sys.exit(1)
     except pipeline.PreflightError as e:
         console.print(f"error: {e}; nothing was made.", markup=False, soft_wrap=True)
         sys.exit(2)
-    except (EngineError, lab_runner.LabError, provision.ProvisionError, topology.TopologyError,
-            statuses.StatusError, invoicing.InvoiceError, ci.PlanError) as e:
+    except (EngineError, FellesdriftError, topology.TopologyError, statuses.StatusError,
+            invoicing.InvoiceError, ci.PlanError) as e:
+        # FellesdriftError: the lab's, provision's, the drivers', the environments' …
         console.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)
 

@@ -20,6 +20,7 @@ from typing import Any
 from fellesdrift.access import credentials, pki
 from fellesdrift.inventory.model import Inventory, Municipality, Site
 from fellesdrift.plan import naming, topology
+from fellesdrift.plan.functions import FUNCTIONS, function_of, municipality_of
 from fellesdrift.provision.hosts import Host
 
 APT_PROXY_PORT = 3142
@@ -35,10 +36,6 @@ _ORIGIN = (8.5, 59.4)
 
 
 domain = naming.domain
-
-
-def function_of(host: Host) -> str:
-    return host.groups[0]
 
 
 def _first(hosts: list[Host], function: str) -> Host | None:
@@ -121,12 +118,6 @@ def link_endpoint(model: Inventory, site: Site) -> str:
     return topology.nth(topology.link_subnet(model.centre, site), 1)
 
 
-def municipality_of(host: Host) -> str | None:
-    """The slug of the municipality a site host belongs to (group ``municipality_<slug>``)."""
-    return next((g.removeprefix("municipality_") for g in host.groups
-                 if g.startswith("municipality_")), None)
-
-
 def wms_bbox(m: Municipality, margin: float = 0.02) -> list[float]:
     """The municipality's sites' extent in EPSG:4326 as WMS 1.3.0 wants it: lat/lon order
     (min lat, min lon, max lat, max lon), with a margin."""
@@ -185,6 +176,7 @@ def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
             "fellesdrift_env": env,
             "fellesdrift_domain": dom,
             "fellesdrift_function": function,
+            "fellesdrift_role": FUNCTIONS[function].role if function in FUNCTIONS else "",
             "common_apt_proxy_url": "" if apt is None or h is apt
             else f"http://{apt.address}:{APT_PROXY_PORT}",
             # The apt proxy keeps its provisioned resolver: it must resolve the Debian mirrors.

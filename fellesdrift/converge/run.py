@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +113,59 @@ class _Events:
         return True
 
 
+def _playbook_processes() -> list[int]:
+    """The ansible-playbook processes this process started and every process below them
+    (Linux /proc). Ansible's workers each call setsid, so a kill of the playbook's process
+    group would leave them working on the hosts."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, IndexError):
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(stat.parent.name))
+    found = []
+    for pid in children.get(os.getpid(), []):
+        with suppress(OSError):
+            if b"ansible-playbook" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    queue = list(found)
+    while queue:
+        below = children.get(queue.pop(), [])
+        found += below
+        queue += below
+    return found
+
+
+@contextmanager
+def _cancelled_by_signal() -> Iterator[Callable[[], bool]]:
+    """While a run lasts, Ctrl-C or SIGTERM cancels it: ansible-runner asks the yielded
+    callback between reads of the playbook's output, and once a signal came, the callback
+    kills the playbook and its workers (pexpect starts ansible-playbook in a session of its
+    own, so the terminal's Ctrl-C never reaches it). Signals can only be caught in the main
+    thread; elsewhere the callback never cancels."""
+    stop = threading.Event()
+
+    def cancelled() -> bool:
+        if stop.is_set():
+            for pid in _playbook_processes():
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        return stop.is_set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield cancelled
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancelled
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
         progress: Progress | None = None, limit: str | None = None,
         settings: dict[str, str] | None = None, forks: int | None = None) -> ConvergeResult:
@@ -125,45 +181,51 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
-    # The roles' secrets are !vault values in the inventory; ansible.cfg's vault password script
-    # prints the centre's passphrase. ansible-runner writes the run's environment into its
-    # artifacts (`command`): the passphrase never travels in it (credentials.passphrase_service).
-    runner = ansible_runner.interface.init_runner(
-        private_data_dir=str(data_dir),
-        project_dir=str(ROOT),
-        playbook=str(PLAYBOOKS / playbook),
-        inventory=str(inventory),
-        envvars=settings if settings is not None else {
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            # Mitogen: one interpreter per host for the whole run, modules sent over it.
-            "ANSIBLE_STRATEGY_PLUGINS": str(Path(ansible_mitogen.__file__).parent / "plugins"
-                                            / "strategy"),
-            "ANSIBLE_STRATEGY": "mitogen_free",
-            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab_dir(env) / "facts"),
-            "ANSIBLE_FORCE_COLOR": "0",
-            # SSH connections are shared within a run, never across runs: a host made again at
-            # the same address must not be reached through a master connection to its
-            # predecessor.
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="fd-ssh-"),
-        },
-        forks=forks or max(5, min(50, hosts)),
-        limit=limit,
-        quiet=True,
-        event_handler=events,
-        rotate_artifacts=20,
-    )
-    with credentials.passphrase_service() as (withheld, channel):
-        for name in withheld:
-            runner.config.env.pop(name, None)
-        runner.config.env.update(channel)
-        runner.run()
-    if runner.rc and not events.failures:
-        tail = (Path(runner.config.artifact_dir) / "stdout").read_text(errors="replace")
-        events.failures.append(f"ansible-playbook exited {runner.rc}: {tail.strip()[-500:]}")
-    return ConvergeResult(
-        status=runner.status, rc=runner.rc or 0,
-        artifacts=Path(runner.config.artifact_dir),
-        recap=events.recap, changed_tasks=events.changed, failures=events.failures)
+    # SSH connections are shared within a run, never across runs: a host made again at the same
+    # address must not be reached through a master connection to its predecessor.
+    with tempfile.TemporaryDirectory(prefix="fd-ssh-") as control_dir:
+        # The roles' secrets are !vault values in the inventory; ansible.cfg's vault password
+        # script prints the centre's passphrase. ansible-runner writes the run's environment
+        # into its artifacts (`command`): the passphrase never travels in it
+        # (credentials.passphrase_service).
+        runner = ansible_runner.interface.init_runner(
+            private_data_dir=str(data_dir),
+            project_dir=str(ROOT),
+            playbook=str(PLAYBOOKS / playbook),
+            inventory=str(inventory),
+            envvars=settings if settings is not None else {
+                "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                # Mitogen: one interpreter per host for the whole run, modules sent over it.
+                "ANSIBLE_STRATEGY_PLUGINS": str(Path(ansible_mitogen.__file__).parent / "plugins"
+                                                / "strategy"),
+                "ANSIBLE_STRATEGY": "mitogen_free",
+                "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(lab_dir(env) / "facts"),
+                "ANSIBLE_FORCE_COLOR": "0",
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir,
+            },
+            forks=forks or max(5, min(50, hosts)),
+            limit=limit,
+            quiet=True,
+            event_handler=events,
+            rotate_artifacts=20,
+        )
+        with credentials.passphrase_service() as (withheld, channel), \
+                _cancelled_by_signal() as cancelled:
+            for name in withheld:
+                runner.config.env.pop(name, None)
+            runner.config.env.update(channel)
+            runner.cancel_callback = cancelled
+            runner.run()
+        if runner.canceled:
+            raise KeyboardInterrupt(f"converge cancelled; ansible-playbook stopped "
+                                    f"(artifacts: {runner.config.artifact_dir})")
+        if runner.rc and not events.failures:
+            tail = (Path(runner.config.artifact_dir) / "stdout").read_text(errors="replace")
+            events.failures.append(f"ansible-playbook exited {runner.rc}: {tail.strip()[-500:]}")
+        return ConvergeResult(
+            status=runner.status, rc=runner.rc or 0,
+            artifacts=Path(runner.config.artifact_dir),
+            recap=events.recap, changed_tasks=events.changed, failures=events.failures)
 
 
 # --- Idempotence ------------------------------------------------------------------------------

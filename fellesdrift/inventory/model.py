@@ -4,7 +4,7 @@ Two kinds of file, both ``schema_version: 2``:
 
 - ``inventories/operations-centre.yaml`` — :class:`OperationsCentre`: the address plan, the
   service catalogue (service levels, services with monthly prices), the broadband providers whose
-  links meet the centre, and the centre's shared hosts.
+  links meet the centre, the centre's shared hosts and the replacement price per device model.
 - ``inventories/<slug>.yaml`` — :class:`Municipality`: one municipality, its contacts, the services
   it subscribes to, its users per service area and its sites.
 
@@ -243,6 +243,14 @@ Price = Annotated[Decimal, BeforeValidator(_price),
                         examples=[95.5])]
 Percent = Annotated[Decimal, BeforeValidator(_price), Field(ge=50, le=100, decimal_places=3),
                     WithJsonSchema({"type": "number", "minimum": 50, "maximum": 100})]
+#: What replacing one network device costs, once: NOK excluding VAT.
+ReplacementPrice = Annotated[Decimal, BeforeValidator(_price),
+                             Field(ge=0, le=10_000_000, decimal_places=2),
+                             WithJsonSchema({"type": "number", "minimum": 0,
+                                             "maximum": 10_000_000}),
+                             Field(description="What replacing one device of this model costs, "
+                                   "once, in NOK excluding VAT, at most two decimals",
+                                   examples=[18500])]
 VatRate = Annotated[Decimal, BeforeValidator(_price), Field(ge=0, le=100, decimal_places=2),
                     WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100}),
                     Field(description="VAT (MVA) in percent: 25 for most services, 0 for none",
@@ -406,6 +414,27 @@ class AddressPlan(Strict):
                              "AS 65000)")
 
 
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"), Field(
+    description='A time on the Oslo clock, HH:MM (24-hour) in quotes, e.g. "22:00"',
+    examples=["22:00"])]
+ClockEnd = Annotated[str, StringConstraints(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"),
+                     Field(description='A time on the Oslo clock, HH:MM (24-hour) in quotes, '
+                           'or "24:00" for midnight at the end of the day', examples=["06:00"])]
+
+
+class MaintenanceWindow(Strict):
+    """When the hosts and routers of a municipality at this service level may be changed, on
+    the Europe/Oslo wall clock (summer and winter time alike; `fellesdrift.change.windows`)."""
+
+    days: list[Weekday] = Field(min_length=1, description="The days the window opens on, each "
+                                "once, e.g. [tuesday, thursday]", examples=[["tuesday"]])
+    start: ClockTime = Field(description='When the window opens on each of its days, e.g. '
+                             '"22:00"')
+    end: ClockEnd = Field(description='When it closes: later than start the same day, or '
+                          'earlier than start the next day ("22:00" to "02:00" crosses midnight)')
+
+
 class ServiceLevel(Strict):
     id: Id = Field(description="The service level's id; subscriptions name it as their tier",
                    examples=["standard"])
@@ -414,6 +443,11 @@ class ServiceLevel(Strict):
                                 '08-16" or "24/7"')
     response_hours: int = Field(ge=1, le=168, description="Hours to first response to a fault")
     availability_percent: Percent = Field(description="Monthly availability target, percent")
+    maintenance_window: MaintenanceWindow | None = Field(
+        None, description="When `fellesdrift up` may change the hosts and routers of a "
+        "municipality at this level (Europe/Oslo); leave it out for no restriction. A "
+        "municipality with several levels is bound by the window of its most demanding one "
+        "(highest availability)")
 
 
 class Service(Strict):
@@ -464,6 +498,11 @@ class OperationsCentre(Strict):
     providers: list[Provider] = Field(min_length=1, description="Broadband providers")
     shared_hosts: list[SharedHost] = Field(default_factory=list, description="Hosts of the "
                                            "centre that every municipality uses")
+    equipment_prices: dict[Text, ReplacementPrice] = Field(
+        default_factory=dict, description="What replacing a site's network device costs, per "
+        "vendor model as the sites' devices name it (device.model). The report's 36-month "
+        "forecast adds a device whose lease ends in the period at this price; a model without "
+        "one is listed there as unpriced", examples=[{"C1111-4P": 18500}])
 
     @property
     def vat_number(self) -> str | None:

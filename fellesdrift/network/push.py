@@ -26,10 +26,11 @@ from fellesdrift.converge import hostvars
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.network import config, frr, intended
 from fellesdrift.paths import ROOT
+from fellesdrift.plan import functions
 from fellesdrift.provision.hosts import Host
 
 Status = Literal["unchanged", "changed", "failed", "would-change"]
-ROUTER_FUNCTIONS = ("core_router", "site_router")
+ROUTER_FUNCTIONS = functions.ROUTERS
 BACKUPS = ROOT / "backups"
 #: progress(device, what is happening now)
 Progress = Callable[[str, str], None]
@@ -63,10 +64,10 @@ class Target:
 
 def routers(hosts: Sequence[Host], municipalities: Sequence[str] | None = None) -> list[Host]:
     """The lab's routers: the core router and the site routers (of these municipalities)."""
-    chosen = [h for h in hosts if hostvars.function_of(h) in ROUTER_FUNCTIONS]
+    chosen = [h for h in hosts if functions.function_of(h) in ROUTER_FUNCTIONS]
     if municipalities:
         wanted = {f"municipality_{m}" for m in municipalities}
-        chosen = [h for h in chosen if hostvars.function_of(h) == "core_router"
+        chosen = [h for h in chosen if functions.function_of(h) == "core_router"
                   or wanted & set(h.groups)]
     return chosen
 

@@ -10,8 +10,7 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 
-from fellesdrift.lab import hosts as lab_hosts
-from fellesdrift.provision import engine
+from fellesdrift.provision import drivers, engine
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ def run() -> list[Check]:
     checks.append(Check("podman", podman is not None, (podman or "missing").split()[-1],
                         "apt-get install podman runc (make setup does this as root)"))
     if podman is not None:
-        ok, message = lab_hosts.can_start_host()
+        ok, message = drivers.driver("lab").check()
         checks.append(Check("lab host", ok, message if ok else "cannot start",
                             message))
     return checks

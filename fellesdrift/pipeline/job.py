@@ -18,15 +18,14 @@ from fellesdrift.access import keys
 from fellesdrift.converge import hostvars
 from fellesdrift.converge import run as converge
 from fellesdrift.converge.run import Idempotence
+from fellesdrift.environment import Environment
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.inventory.model import Inventory
-from fellesdrift.lab import image as lab_image
-from fellesdrift.lab import podman as lab_podman
-from fellesdrift.lab import routes as lab_routes
 from fellesdrift.network import push
-from fellesdrift.paths import INVENTORIES, ROOT
+from fellesdrift.paths import ROOT
 from fellesdrift.pipeline import doctor
-from fellesdrift.plan import affected
-from fellesdrift.provision import hosts
+from fellesdrift.plan import affected, topology
+from fellesdrift.provision import drivers, hosts
 from fellesdrift.provision import stacks as provision
 from fellesdrift.report import report, status
 from fellesdrift.report.report import Written
@@ -35,11 +34,11 @@ from fellesdrift.verify import run as verify
 Say = Callable[[str], Any]
 
 
-class SelectionError(ValueError):
+class SelectionError(FellesdriftError, ValueError):
     """A selection the user asked for that cannot be applied safely; nothing was applied."""
 
 
-class PreflightError(RuntimeError):
+class PreflightError(FellesdriftError, RuntimeError):
     """A program `up` needs is missing; nothing was made."""
 
 
@@ -60,10 +59,15 @@ class Selection:
     core: bool
     municipalities: list[str]
     destroy: list[str] = field(default_factory=list)
+    #: The core's stack is applied although the core is not selected: the centre's hosting
+    #: is sized from its subscribers (topology.hosting_size), so a selected municipality that
+    #: subscribes to a hosted service, or one being removed, changes what the core declares.
+    sizes_core: bool = False
 
     @property
     def targets(self) -> list[str]:
-        return ([provision.CORE] if self.core else []) + self.municipalities
+        core = self.core or self.sizes_core
+        return ([provision.CORE] if core else []) + self.municipalities
 
     def hosts(self, model: Inventory, every: list[hosts.Host]) -> list[hosts.Host]:
         """The hosts this selection converges, pushes and verifies: every host when the core
@@ -127,35 +131,36 @@ def select(model: Inventory, existing: list[str], municipalities: list[str],
             {Path(f).stem for f in changed if f.startswith("inventories/")} & known)
         return Selection(core=everything, municipalities=slugs, destroy=destroy)
     if municipalities or core:
-        return Selection(core=core, municipalities=sorted(set(municipalities) & known),
-                         destroy=destroy)
+        chosen = sorted(set(municipalities) & known)
+        return Selection(core=core, municipalities=chosen, destroy=destroy,
+                         sizes_core=bool(destroy or _subscribes_to_hosting(model, chosen)))
     return Selection(core=True, municipalities=sorted(known), destroy=destroy)
 
 
+def _subscribes_to_hosting(model: Inventory, slugs: list[str]) -> bool:
+    hosted = set(topology.HOSTING_SERVICE.values())
+    return any(s.service in hosted for slug in slugs for s in model.municipality(slug).services)
+
+
 def selection(model: Inventory, env: str, municipalities: list[str], only_changed: bool,
-              base: str, destroy: list[str]) -> Selection:
-    """:func:`select` with the stacks that exist and, if asked, the files git says changed."""
+              base: str, destroy: list[str], mocks: bool = False) -> Selection:
+    """:func:`select` with the stacks that exist and, if asked, the files git says changed
+    (``mocks``: an environment declared under Pulumi's mocks has no stacks)."""
     changed = changed_files(base) if only_changed else None
-    return select(model, provision.stacks(env), municipalities, changed, destroy, env)
+    return select(model, [] if mocks else provision.stacks(env), municipalities, changed,
+                  destroy, env)
 
 
-def inventory_dir(paths: list[Path] | None) -> Path:
-    first = (paths or [INVENTORIES])[0]
-    return first if first.is_dir() else first.parent
+def stack_settings(env: Environment, model: Inventory, say: Say, build: bool = True
+                   ) -> provision.StackSettings:
+    """What the environment's stacks are configured with: its driver prepares this machine
+    (the lab: Podman, the golden image when ``build``, the unreachable routes) and says its
+    stack configuration."""
+    config = drivers.driver(env).prepare(env, model, say, build)
+    return provision.StackSettings(env.name, env.driver, config, env.mocks)
 
 
-def lab_settings(model: Inventory, env: str, say: Say, build: bool = True
-                 ) -> provision.LabSettings:
-    """The lab's image and key, with its aggregates routed unreachable while it exists."""
-    lab_podman.configure_podman()
-    image = lab_image.golden_image(progress=say) if build else lab_image.golden_image_ref()
-    _, public_key = keys.lab_keypair(env)
-    if build:
-        lab_routes.add_unreachable_routes(list(model.centre.address_plan.aggregates), env=env)
-    return provision.LabSettings(env=env, image=image, authorized_key=public_key)
-
-
-def provision_all(selection: Selection, folder: Path, settings: provision.LabSettings,
+def provision_all(selection: Selection, folder: Path, settings: provision.StackSettings,
                   say: Say, workers: int, preview: bool = False,
                   act: Callable[..., provision.StackResult] | None = None
                   ) -> list[provision.StackResult]:
@@ -168,7 +173,7 @@ def provision_all(selection: Selection, folder: Path, settings: provision.LabSet
         return act(target, folder, settings)
 
     results = []
-    if selection.core:
+    if provision.CORE in selection.targets:
         results += provision.many(one, [provision.CORE], settings.env)
         if results[0].error and not preview:
             return results
@@ -292,8 +297,26 @@ def _isolated(verdict: verify.HostVerdict) -> bool:
     return outcomes == {"passed"}
 
 
-def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
-       progress: converge.Progress, workers: int = 3) -> Outcome:
+#: Called once when `up` ends: with its outcome, or with the exception that ended it.
+Done = Callable[[Outcome | None, BaseException | None], Any]
+
+
+def up(model: Inventory, selection: Selection, environ: Environment, say: Say,
+       progress: converge.Progress, workers: int = 3, done: Done | None = None) -> Outcome:
+    """:func:`apply`, then ``done`` (the audit log's hook: :mod:`fellesdrift.change.audit`)."""
+    try:
+        outcome = apply(model, selection, environ, say, progress, workers)
+    except BaseException as e:
+        if done is not None:
+            done(None, e)
+        raise
+    if done is not None:
+        done(outcome, None)
+    return outcome
+
+
+def apply(model: Inventory, selection: Selection, environ: Environment, say: Say,
+          progress: converge.Progress, workers: int = 3) -> Outcome:
     """Provision, converge, network, converge again (idempotence), verify; each phase's result
     goes into the lab's status record, and the report is written at the end.
 
@@ -303,9 +326,10 @@ def up(model: Inventory, selection: Selection, folder: Path, env: str, say: Say,
     reach it. Raises :class:`PreflightError` before anything is made if a program is missing.
     """
     started = time.monotonic()
+    env, folder = environ.name, environ.folder
     preflight()
     waivers = converge.load_waivers()
-    settings = lab_settings(model, env, say)
+    settings = stack_settings(environ, model, say)
     outcome = Outcome(provision_all(selection, folder, settings, say, workers))
     status.record(env, "provision", status.from_stacks(outcome.stacks, applied=True))
     if any(r.error for r in outcome.stacks):

@@ -18,11 +18,13 @@ address plan only, never on a municipality.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
-from fellesdrift.converge.hostvars import function_of, municipality_of
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.plan import topology
-from fellesdrift.provision.hosts import Host
+from fellesdrift.plan.functions import Grouped, function_of, municipality_of
+
+H = TypeVar("H", bound=Grouped)
 
 #: Centre functions rendered from every municipality, whatever it subscribes to.
 EVERY_MUNICIPALITY = frozenset({"core_router", "dns_ntp", "monitoring"})
@@ -40,8 +42,8 @@ def centre_functions(model: Inventory, slugs: Iterable[str], removed: Iterable[s
     return set(EVERY_MUNICIPALITY) | hosting
 
 
-def hosts(model: Inventory, every: Sequence[Host], slugs: Iterable[str],
-          removed: Iterable[str] = ()) -> list[Host]:
+def hosts(model: Inventory, every: Sequence[H], slugs: Iterable[str],
+          removed: Iterable[str] = ()) -> list[H]:
     """The hosts of ``every`` that a change to municipalities ``slugs`` (and the removal of
     ``removed``) touches, in the order of ``every``."""
     slugs, removed = set(slugs), set(removed)
@@ -51,7 +53,7 @@ def hosts(model: Inventory, every: Sequence[Host], slugs: Iterable[str],
             or (municipality_of(h) is None and function_of(h) in functions)]
 
 
-def neighbours(every: Sequence[Host], slugs: Iterable[str]) -> list[Host]:
+def neighbours(every: Sequence[H], slugs: Iterable[str]) -> list[H]:
     """The site clients of the other municipalities: their isolation check is the column of
     the network tenancy matrix that says whether they reach the selected municipalities."""
     slugs = set(slugs)

@@ -20,6 +20,8 @@ import re
 from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
+from fellesdrift.plan import functions
+
 # --- The environment --------------------------------------------------------------------------
 
 #: The longest environment name accepted; derived names are checked as if the environment had
@@ -60,14 +62,11 @@ CORE_STACK = "core"
 CORE_ROUTER = "core-router"
 DOMAIN_SUFFIX = "fellesdrift.internal"
 #: DNS names pointing at the host that serves them, by the host's function.
-SERVICE_ALIASES = {"apt_proxy": "apt", "gis_hosting": "gis", "finance_hosting": "okonomi",
-                   "monitoring": "prometheus", "dns_ntp": "dns"}
+SERVICE_ALIASES = functions.SERVICE_ALIASES
 #: The hosted services with one database and login per subscriber, by service id.
 DATABASE_SERVICES = ("gis", "okonomi")
 #: What each aliased service is, in words.
-_SERVICE_WORDS = {"apt_proxy": "apt proxy", "gis_hosting": "GIS hosting",
-                  "finance_hosting": "finance hosting", "monitoring": "monitoring (Prometheus)",
-                  "dns_ntp": "DNS and NTP"}
+_SERVICE_WORDS = {name: functions.FUNCTIONS[name].words for name in SERVICE_ALIASES}
 #: The Ansible group of the centre's hosts; ``all`` and ``ungrouped`` are Ansible's own.
 CENTRE_GROUP = "centre"
 ANSIBLE_GROUPS = ("all", "ungrouped", CENTRE_GROUP)

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 
 from fellesdrift.inventory.addressing import format_prefix, parse_prefix
 from fellesdrift.inventory.model import Inventory, Municipality, OperationsCentre, Site
+from fellesdrift.plan import functions
 
 LINK_PREFIX = 30
 NOT_NETWORKS = ("management", "links")
-SHARED_FUNCTIONS = {"apt_proxy": "apt_proxy", "directory": "dns_ntp", "dns_ntp": "dns_ntp",
-                    "monitoring": "monitoring", "gis": "gis_hosting",
-                    "finance": "finance_hosting"}
-HOSTING_SERVICE = {"gis_hosting": "gis", "finance_hosting": "okonomi"}
+SHARED_FUNCTIONS = functions.SHARED_FUNCTIONS
+HOSTING_SERVICE = functions.HOSTING_SERVICE
 
 
 class TopologyError(ValueError):

@@ -18,6 +18,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.paths import ROOT, STATE_DIR
 from fellesdrift.provision import engine
 
@@ -26,12 +27,15 @@ Output = Callable[[str], Any] | None
 
 
 @dataclass(frozen=True)
-class LabSettings:
-    """What the lab driver needs from the machine it runs on."""
+class StackSettings:
+    """What every stack of an environment is configured with: its driver, and the driver's
+    stack configuration (``Driver.prepare``, fellesdrift.provision.drivers)."""
 
     env: str
-    image: str
-    authorized_key: str
+    driver: str
+    config: dict[str, str] = field(default_factory=dict)
+    #: Preview under Pulumi's mocks, in this process (no engine, no cluster).
+    mocks: bool = False
 
 
 @dataclass
@@ -40,13 +44,15 @@ class StackResult:
     changes: dict[str, int]
     hosts: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
+    #: What a preview under mocks declared: (type, name) of every resource.
+    declared: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
         return sum(n for op, n in self.changes.items() if op != "same")
 
 
-class ProvisionError(RuntimeError):
+class ProvisionError(FellesdriftError, RuntimeError):
     pass
 
 
@@ -65,15 +71,21 @@ def open_stack(env: str, target: str) -> auto.Stack:
                                        opts=_workspace_opts())
 
 
-def _configure(stack: auto.Stack, target: str, inventory: Path, lab: LabSettings) -> None:
-    stack.set_all_config({
-        "fellesdrift:env": auto.ConfigValue(lab.env),
-        "fellesdrift:target": auto.ConfigValue(target),
-        "fellesdrift:driver": auto.ConfigValue("lab"),
-        "fellesdrift:inventory": auto.ConfigValue(str(inventory.resolve())),
-        "fellesdrift:image": auto.ConfigValue(lab.image),
-        "fellesdrift:authorizedKey": auto.ConfigValue(lab.authorized_key),
-    })
+def stack_config(settings: StackSettings, target: str, inventory: Path) -> dict[str, str]:
+    """The configuration of one stack (stacks/__main__.py reads it): the environment, the
+    target, the driver, the inventory folder and the driver's own keys."""
+    config = {"fellesdrift:env": settings.env, "fellesdrift:target": target,
+              "fellesdrift:driver": settings.driver,
+              "fellesdrift:inventory": str(inventory.resolve())}
+    for key, value in settings.config.items():
+        config[key if ":" in key else f"fellesdrift:{key}"] = value
+    return config
+
+
+def _configure(stack: auto.Stack, target: str, inventory: Path, settings: StackSettings
+               ) -> None:
+    stack.set_all_config({k: auto.ConfigValue(v)
+                          for k, v in stack_config(settings, target, inventory).items()})
 
 
 def explain(stack: str, err: Exception) -> str:
@@ -111,10 +123,15 @@ def _error_lines(text: str) -> str:
     return " / ".join(found[-3:])
 
 
-def up(target: str, inventory: Path, lab: LabSettings, on_output: Output = None) -> StackResult:
+def up(target: str, inventory: Path, settings: StackSettings, on_output: Output = None
+       ) -> StackResult:
     """Apply one stack and return what changed and its hosts."""
-    stack = open_stack(lab.env, target)
-    _configure(stack, target, inventory, lab)
+    if settings.mocks:
+        raise ProvisionError(f"environment {settings.env} is declared under Pulumi's mocks "
+                             "only (environments.yaml: mocks): `plan` it; `up` needs its "
+                             f"{settings.driver} driver's real target")
+    stack = open_stack(settings.env, target)
+    _configure(stack, target, inventory, settings)
     # refresh first: a host removed or changed behind our back is made right, not assumed.
     result = stack.up(on_output=on_output, color="never", suppress_progress=True, refresh=True)
     changes = {str(op): n for op, n in (result.summary.resource_changes or {}).items()}
@@ -122,21 +139,27 @@ def up(target: str, inventory: Path, lab: LabSettings, on_output: Output = None)
     return StackResult(stack.name, changes, list(hosts.value) if hosts is not None else [])
 
 
-def preview(target: str, inventory: Path, lab: LabSettings,
+def preview(target: str, inventory: Path, settings: StackSettings,
             on_output: Output = None) -> StackResult:
     """What `up` would change in one stack, changing nothing."""
-    stack = open_stack(lab.env, target)
-    _configure(stack, target, inventory, lab)
+    if settings.mocks:
+        from fellesdrift.provision import mocks
+
+        declared = mocks.declare(stack_config(settings, target, inventory))
+        return StackResult(stack_name(settings.env, target), {"create": len(declared)},
+                           declared=declared)
+    stack = open_stack(settings.env, target)
+    _configure(stack, target, inventory, settings)
     result = stack.preview(on_output=on_output, color="never", suppress_progress=True)
     return StackResult(stack.name, {str(op): n for op, n in result.change_summary.items()})
 
 
-def drift(target: str, inventory: Path, lab: LabSettings,
+def drift(target: str, inventory: Path, settings: StackSettings,
           on_output: Output = None) -> StackResult:
     """What a refresh would change: resources that moved behind Pulumi's back (changes
     nothing; an empty result means no drift)."""
-    stack = open_stack(lab.env, target)
-    _configure(stack, target, inventory, lab)
+    stack = open_stack(settings.env, target)
+    _configure(stack, target, inventory, settings)
     changes: dict[str, int] = {}
 
     def summary(event: auto.EngineEvent) -> None:

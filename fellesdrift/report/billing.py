@@ -193,6 +193,25 @@ class Month:
         return self.folder / "ledger.csv"
 
 
+def kept_months(root: Path, env: str) -> list[Month]:
+    """Every month kept for ``env`` under ``root``, newest first."""
+    folder = root / env
+    if not folder.is_dir():
+        return []
+    return [Month(p) for p in sorted(folder.iterdir(), reverse=True)
+            if p.is_dir() and _MONTH.match(p.name)]
+
+
+def last_invoice(root: Path, env: str, slug: str) -> Document | None:
+    """The municipality's newest kept invoice that no credit note cancels, if any: what the
+    report explains today's amounts against."""
+    for month in kept_months(root, env):
+        found = month.open_invoice(slug)
+        if found is not None:
+            return found
+    return None
+
+
 def _sequence(number: str) -> int:
     return int(number.rsplit("-", 1)[1])
 

@@ -4,6 +4,12 @@
 machine-readable result); :func:`write` renders it with ``templates/report/`` into a
 self-contained HTML file (inline CSS, the topology as inline SVG, no external assets) and a
 Markdown twin (its picture in ``topology.svg`` beside it).
+
+Per municipality it shows the monthly invoice (:mod:`fellesdrift.invoice`, the one computation),
+what changed since the last kept invoice and why (:mod:`fellesdrift.changes`, against
+``invoices/<env>/``) and the 36-month forecast (:mod:`fellesdrift.forecast`). Each municipality
+also gets a page of its own, ``<slug>/index.html`` (and ``<slug>/report.json``) beside the
+report, holding its data only, so the centre can hand it over.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import calendar
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import escape
@@ -26,7 +32,7 @@ from fellesdrift.inventory.model import Inventory, Municipality, NetworkDevice, 
 from fellesdrift.paths import ROOT
 from fellesdrift.plan import topology
 from fellesdrift.provision.hosts import Host
-from fellesdrift.report import invoice, status
+from fellesdrift.report import billing, changes, forecast, invoice, status
 
 TEMPLATES = ROOT / "templates" / "report"
 
@@ -82,16 +88,19 @@ def _site(m: Municipality, site: Site, row: status.SiteStatus, centre_prefix: st
 
 
 def build(model: Inventory, env: str, rows: list[status.SiteStatus],
-          today: date | None = None) -> dict[str, Any]:
-    """Everything the report shows, JSON-ready (amounts as exact decimal strings)."""
+          today: date | None = None, invoices: Path | None = None) -> dict[str, Any]:
+    """Everything the report shows, JSON-ready (amounts as exact decimal strings). The kept
+    invoices it compares with are in ``invoices/<env>/`` (default: invoices/ of the checkout)."""
     today = today or datetime.now(UTC).date()
+    kept = invoices or billing.default_root()
     centre = model.centre
     levels = {lv.id: lv for lv in centre.service_levels}
     catalogue = {s.id: s for s in centre.services}
     by_site = {(r.municipality, r.site): r for r in rows}
     municipalities = []
     for m in model.municipalities:
-        bill = invoice.invoice(centre, m)
+        comparison = changes.since_last(kept, env, centre, m)
+        bill = comparison.current
         sites = [_site(m, s, by_site[m.slug, s.id], topology.link_subnet(centre, s), today)
                  for s in m.sites]
         municipalities.append({
@@ -107,18 +116,24 @@ def build(model: Inventory, env: str, rows: list[status.SiteStatus],
             "users": m.users.model_dump() | {"total": m.users.total()},
             "sites": sites,
             "invoice": bill.as_dict(),
+            "changes": comparison.as_dict(),
+            "forecast": forecast.forecast(centre, m, today).as_dict(),
+            "page": f"{m.slug}/index.html",
             "converged": sum(s["status"]["site_converged"] for s in sites),
             "replacements_due": sum(s["replacement"]["state"] in ("due", "overdue")
                                     for s in sites),
         })
     centre_row = by_site[status.CENTRE, status.CENTRE]
     total = sum((Decimal(m["invoice"]["total"]) for m in municipalities), Decimal("0.00"))
+    ahead = sum((Decimal(m["forecast"]["total"]) for m in municipalities), Decimal("0.00"))
     return {
         "ok": all(r.ok for r in rows),
         "env": env,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "date": today.isoformat(),
         "replacement_notice_months": REPLACEMENT_NOTICE_MONTHS,
+        "forecast_months": forecast.HORIZON_MONTHS,
+        "invoices": str(kept / env),
         "centre": {
             "name": centre.name,
             "networks": [{"name": n.name, "prefix": n.prefix, "router": n.router}
@@ -137,6 +152,7 @@ def build(model: Inventory, env: str, rows: list[status.SiteStatus],
             "sites_converged": sum(m["converged"] for m in municipalities),
             "users": sum(m["users"]["total"] for m in municipalities),
             "invoiced": str(total),
+            "forecast": str(ahead),
             "replacements_due": sum(m["replacements_due"] for m in municipalities),
         },
         "status": status.summary(env, rows),
@@ -271,6 +287,12 @@ def _nok(amount: str | Decimal) -> str:
     return invoice.nok(Decimal(amount))
 
 
+def _signed(amount: str | Decimal) -> str:
+    """A change of an amount: ``+1 300.00 NOK``, ``-650.00 NOK``, ``0.00 NOK``."""
+    value = Decimal(amount)
+    return ("+" if value > 0 else "") + invoice.nok(value)
+
+
 def environment() -> jinja2.Environment:
     """HTML templates escape every value (autoescape); the Markdown template writes every text
     value through ``markdown_text`` (:mod:`fellesdrift.syntax`)."""
@@ -280,7 +302,19 @@ def environment() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(syntax.FILTERS)
     env.filters["nok"] = _nok
+    env.filters["signed"] = _signed
     return env
+
+
+def page(report: dict[str, Any], slug: str) -> dict[str, Any]:
+    """A municipality's own page: its part of the report and the centre's name and service
+    levels, nothing of any other municipality (no summary, totals or topology of all)."""
+    [m] = [m for m in report["municipalities"] if m["slug"] == slug]
+    return {key: report[key] for key in ("env", "generated", "date",
+                                         "replacement_notice_months", "forecast_months")} | {
+        "centre": {"name": report["centre"]["name"],
+                   "service_levels": report["centre"]["service_levels"]},
+        "municipality": m}
 
 
 @dataclass(frozen=True)
@@ -290,22 +324,34 @@ class Written:
     json: Path
     svg: Path
     ok: bool
+    #: Each municipality's own page, by slug: ``<out>/<slug>/index.html``.
+    pages: dict[str, Path] = field(default_factory=dict)
 
 
 def write(model: Inventory, env: str, out: Path, hosts: Iterable[Host] | None = None,
-          today: date | None = None) -> Written:
-    """Write report.html, report.md (with topology.svg) and report.json into ``out``."""
+          today: date | None = None, invoices: Path | None = None) -> Written:
+    """Write report.html, report.md (with topology.svg) and report.json into ``out``, and each
+    municipality's page, ``<slug>/index.html`` with its ``<slug>/report.json``. ``invoices``:
+    where the kept invoices are (default: invoices/ of the checkout)."""
     rows = status.site_status(model, env, hosts)
-    data = build(model, env, rows, today)
+    data = build(model, env, rows, today, invoices)
     svg = topology_svg(data)
     out.mkdir(parents=True, exist_ok=True)
     templates = environment()
     written = Written(out / "report.html", out / "report.md", out / "report.json",
-                      out / "topology.svg", bool(data["ok"]))
+                      out / "topology.svg", bool(data["ok"]),
+                      {m["slug"]: out / m["page"] for m in data["municipalities"]})
     written.svg.write_text(svg + "\n")
     written.html.write_text(templates.get_template("report.html.j2").render(
         report=data, svg=Markup(svg)))
     written.markdown.write_text(templates.get_template("report.md.j2").render(
         report=data, svg_file=written.svg.name))
     written.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    own = templates.get_template("municipality.html.j2")
+    for slug, path in written.pages.items():
+        content = page(data, slug)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(own.render(page=content))
+        path.with_name("report.json").write_text(
+            json.dumps(content, indent=2, ensure_ascii=False) + "\n")
     return written

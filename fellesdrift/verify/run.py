@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fellesdrift.converge import hostvars
 from fellesdrift.paths import ROOT, lab_dir
+from fellesdrift.plan.functions import FUNCTIONS, function_of
 from fellesdrift.provision.hosts import Host
 
 #: The product's testinfra suites (one per role, plus the site, link and tenancy checks).
@@ -30,16 +30,7 @@ SUITES = Path(__file__).resolve().parent / "suites"
 DEFAULT_WORKERS = 8
 #: The suites (module names in suites/) that check what a host's function promises; one of
 #: them must pass a check on the host for it to be verified.
-ROLE_SUITES: dict[str, tuple[str, ...]] = {
-    "core_router": ("test_site_router",),
-    "site_router": ("test_site_router",),
-    "site_client": ("test_site_client", "test_links"),
-    "apt_proxy": ("test_apt_proxy",),
-    "dns_ntp": ("test_dns_ntp",),
-    "monitoring": ("test_monitoring",),
-    "gis_hosting": ("test_gis_hosting",),
-    "finance_hosting": ("test_finance_hosting",),
-}
+ROLE_SUITES: dict[str, tuple[str, ...]] = {f.name: f.suites for f in FUNCTIONS.values()}
 
 
 @dataclass
@@ -137,7 +128,7 @@ def _unchecked(v: HostVerdict) -> str:
 def verdicts(report: Path, hosts: list[Host]) -> dict[str, HostVerdict]:
     """Per-host verdicts from a JUnit report. A host with no case at all failed; so did a host on
     which the suite of its function passed no check (its failures say why)."""
-    found = {h.name: HostVerdict(hostvars.function_of(h)) for h in hosts}
+    found = {h.name: HostVerdict(function_of(h)) for h in hosts}
     if report.exists():
         for element in ET.parse(report).getroot().iter("testcase"):
             name, case = _case(element)

@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import inventory_load as generator  # noqa: E402  (puts the checkout on sys.path)
 
+from fellesdrift import environment  # noqa: E402
 from fellesdrift.inventory import load as inventory  # noqa: E402
 from fellesdrift.paths import ROOT  # noqa: E402
 from fellesdrift.pipeline import job as pipeline  # noqa: E402
@@ -120,7 +121,8 @@ def validate(folder: Path) -> float:
 def apply_core(folder: Path) -> dict[str, int]:
     """Apply `bench.core` once, from Python: `fellesdrift up -m` would apply the municipality."""
     model = inventory.load([folder])
-    settings = pipeline.lab_settings(model, ENV, say=lambda line: log(f"  {line}"))
+    settings = pipeline.stack_settings(environment.get(ENV, [folder]), model,
+                                       say=lambda line: log(f"  {line}"))
     result = provision.many(lambda t: provision.up(t, folder, settings), [provision.CORE], ENV)[0]
     if result.error:
         raise SystemExit(f"applying {result.stack} failed: {result.error}")

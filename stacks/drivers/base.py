@@ -12,9 +12,9 @@ from typing import Literal, Protocol
 
 import pulumi
 
+from fellesdrift.plan.functions import FUNCTIONS, Function
+
 NetworkKind = Literal["backbone", "servers", "lan", "link"]
-Function = Literal["core_router", "site_router", "site_client", "apt_proxy", "dns_ntp",
-                   "monitoring", "gis_hosting", "finance_hosting"]
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,12 @@ class HostSpec:
 
     @property
     def router(self) -> bool:
-        return self.function in ("core_router", "site_router")
+        return FUNCTIONS[self.function].router
 
     @property
     def egress(self) -> bool:
         """Only the centre's apt proxy reaches the package mirrors; everything else uses it."""
-        return self.function == "apt_proxy"
+        return FUNCTIONS[self.function].egress
 
 
 class Network(Protocol):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import date
 from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 from unittest.mock import patch
 
@@ -19,7 +20,7 @@ from fellesdrift import paths
 from fellesdrift.cli import app as cli
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import NetworkDevice
-from fellesdrift.report import report, status
+from fellesdrift.report import billing, invoice, report, status
 from fellesdrift.report.status import PhaseResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,3 +232,87 @@ def test_a_damaged_status_record_is_one_clear_error(capsys: pytest.CaptureFixtur
         cli.main()
     err = capsys.readouterr().err
     assert e.value.code == 2 and "is not a status record" in err and "Traceback" not in err
+
+
+# --- A municipality's own page -------------------------------------------------------------
+
+class _Text(HTMLParser):
+    """The text of a document, as a reader sees it (no tags, no attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    return " ".join(" ".join(parser.parts).split())
+
+
+def test_a_municipalitys_page_in_chromium_holds_its_data_only(tmp_path: Path) -> None:
+    """Vinje's page, after Vinje's November invoice was kept and 10 more users in culture were
+    registered: what changed and why, the forecast, and nothing of any other municipality."""
+    binary = _chromium()
+    invoices = tmp_path / "invoices"
+    kept = billing.Month.of(invoices, ENV, "2026-11")
+    docs = [billing.document(SAMPLES.centre, m, "2026-11", kept.next_number(m.code, m.slug),
+                             date(2026, 11, 30)) for m in SAMPLES.municipalities]
+    kept.keep(docs, billing.xml_of(docs))
+    folder = tmp_path / "inventories"
+    shutil.copytree(ROOT / "inventories", folder)
+    vinje_file = folder / "vinje.yaml"
+    vinje_file.write_text(vinje_file.read_text().replace("culture: 20", "culture: 30"))
+    model = inventory.load([folder])
+    written = report.write(model, ENV, tmp_path / "out", today=date(2026, 12, 1),
+                           invoices=invoices)
+    page = written.pages["vinje"]
+    assert page == tmp_path / "out" / "vinje" / "index.html"
+
+    dom = _chromium_run(binary, tmp_path / "profile", "--dump-dom", page.resolve().as_uri())
+    text = _text(dom)
+    assert "Vinje" in text and "Vinjevegen 192, 3890 Vinje" in text
+    # By hand: 128 050 in November; 10 more users in culture × 130 (drift counts every area).
+    assert "Total per month, excluding VAT 129 350.00 NOK" in text
+    assert ("Compared with invoice 202611-4036-1 (2026-11, issued 2026-11-30): 128 050.00 NOK "
+            "then, 129 350.00 NOK now, +1 300.00 NOK per month.") in text
+    assert re.search(r'<tr data-change="users"><td>Drift og brukarstøtte[^<]*</td>'
+                     r"<td>users in culture</td><td>20</td><td>30</td>\s*"
+                     r'<td class="num">\+1 300.00 NOK</td></tr>', dom)
+    # The forecast, 2026-12 to 2029-11: 36 × 129 350 and both routers (lease end 2028-05-01)
+    # at the catalogue's prices, 24 900 (C1121-8P) and 18 500 (C1111-4P): 4 700 000.
+    assert "Forecast, 36 months (2026-12 to 2029-11)" in text
+    assert "2027-12 to 2028-11 12 1 552 200.00 NOK 43 400.00 NOK 1 595 600.00 NOK" in text
+    assert re.search(r'data-forecast="4700000.00">4 700 000.00 NOK<', dom)
+    assert "Vinje rådhus C1121-8P 2028-05-01 2028-05 24 900.00 NOK" in text
+    assert "Vinje helsetun C1111-4P 2028-05-01 2028-05 18 500.00 NOK" in text
+
+    data = json.loads(written.json.read_text())
+    own = json.dumps(json.loads(page.with_name("report.json").read_text()), ensure_ascii=False)
+    for other in data["municipalities"]:
+        if other["slug"] == "vinje":
+            continue
+        m = model.municipality(other["slug"])
+        words = [m.name, *(s.name for s in m.sites), *(s.address for s in m.sites)]
+        marks = [m.slug, m.organisation_number or "", *(c.email for c in m.contacts),
+                 *(s.lan_prefix for s in m.sites), *(s.device.serial for s in m.sites if s.device)]
+        amounts = [other["invoice"]["total"], other["forecast"]["total"]]
+        for value in words:
+            assert value not in text, (other["slug"], value)
+        for value in [*marks, *amounts, *(invoice.nok(Decimal(a)) for a in amounts)]:
+            assert value not in dom and value not in own, (other["slug"], value)
+
+    # The report itself shows every municipality's change and forecast, and links each page.
+    report_dom = _chromium_run(binary, tmp_path / "profile", "--dump-dom",
+                               written.html.resolve().as_uri())
+    assert '<a href="vinje/index.html">vinje/index.html</a>' in report_dom
+    for m in model.municipalities:
+        assert f'id="{m.slug}-changes"' in report_dom and f'id="{m.slug}-forecast"' in report_dom
+        assert (tmp_path / "out" / m.slug / "index.html").is_file()
+    assert report_dom.count("per month.</p>") == len(model.municipalities)  # every one compared
+    assert re.search(r'<section class="municipality" id="vinje">.*?data-forecast="4700000.00">',
+                     report_dom, re.S)

@@ -24,7 +24,23 @@ def test_everything_by_default() -> None:
 
 
 def test_named_municipalities_only() -> None:
-    assert select(MODEL, ["core", "tokke", "vinje"], ["vinje"], None, []).targets == ["vinje"]
+    s = select(MODEL, ["core", "tokke", "vinje"], ["vinje"], None, [])
+    assert s.municipalities == ["vinje"] and not s.core
+
+
+def test_a_municipality_that_subscribes_to_hosting_applies_the_core_stack_too() -> None:
+    """The core sizes GIS and finance hosting from their subscribers' users: `up -m vinje`
+    (vinje subscribes to both) applies the core's stack first; its hosts stay the affected
+    ones, not every host."""
+    s = select(MODEL, ["core", "tokke", "vinje"], ["vinje"], None, [])
+    assert s.targets == ["core", "vinje"]
+    assert _names(s.hosts(MODEL, HOSTS)) == _names(affected.hosts(MODEL, HOSTS, ["vinje"]))
+    assert "apt-proxy" not in _names(s.hosts(MODEL, HOSTS))
+
+
+def test_a_municipality_without_hosted_services_leaves_the_core_stack_alone() -> None:
+    model = _without_services(MODEL, "vinje", {"gis", "okonomi"})
+    assert select(model, ["core", "tokke", "vinje"], ["vinje"], None, []).targets == ["vinje"]
 
 
 def test_the_core_is_named_like_a_municipality() -> None:

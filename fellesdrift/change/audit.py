@@ -1,0 +1,146 @@
+"""The audit log: one JSON line per apply, appended, kept with the state.
+
+``.state/audit/<env>.jsonl`` beside Pulumi's file backend (git-ignored; `down` keeps it: it
+records the lab's removal as one more line). Each line of an apply says who (``SUDO_USER``, else
+the login name), when (UTC), the digest of the plan it applied (`up --plan`) or of its inputs,
+which stacks and municipalities it worked on with the digest of each municipality's inputs
+(:func:`fellesdrift.change.gate.inputs`), what changed per phase as the pipeline's outcome knows
+it, the outcome, and an emergency's reason. Nothing rewrites a line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fellesdrift import paths
+from fellesdrift.report.status import now
+
+if TYPE_CHECKING:
+    from fellesdrift.pipeline.job import Outcome
+
+FILE_VERSION = 1
+
+
+class AuditError(ValueError):
+    """A line of the audit log that is not a record."""
+
+
+def path(env: str) -> Path:
+    return paths.STATE_DIR / "audit" / f"{env}.jsonl"
+
+
+def who() -> str:
+    """The person behind the run: the user sudo ran it for, else the login name."""
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def changes(outcome: Outcome) -> dict[str, Any]:
+    """What changed, per phase, as the pipeline's outcome knows it."""
+    conv, idem = outcome.converge, outcome.idempotence
+    return {
+        "provision": {s.stack: {op: n for op, n in s.changes.items() if op != "same"}
+                      for s in outcome.stacks},
+        "converge": {"changed": conv.changed, "hosts": len(conv.recap)} if conv else None,
+        "network": dict(Counter(r.status for r in outcome.network)),
+        "idempotence": {"changed": len(idem.changed), "waived": len(idem.waived)}
+        if idem else None,
+        "verify": {"hosts": len(outcome.verdicts),
+                   "failed": sum(not v.ok for v in outcome.verdicts.values())},
+    }
+
+
+def entry(env: str, command: str, *, digest: str | None, core: bool,
+          municipalities: dict[str, str], destroyed: list[str], outcome: Outcome | None,
+          error: str | None, emergency: str | None, planned: bool) -> dict[str, Any]:
+    """One record. ``municipalities``: slug → the digest of its inputs as applied."""
+    failed = outcome.failed if outcome is not None else "error"
+    return {
+        "version": FILE_VERSION, "at": now(), "who": who(), "env": env, "command": command,
+        "digest": digest, "planned": planned, "core": core, "municipalities": municipalities,
+        "destroyed": destroyed,
+        "outcome": "ok" if outcome is not None and error is None and failed is None
+        else f"failed in {failed}",
+        "error": error, "changed": changes(outcome) if outcome is not None else None,
+        "seconds": round(outcome.seconds, 1) if outcome is not None else None,
+        "emergency": emergency,
+    }
+
+
+def append(env: str, record: dict[str, Any]) -> Path:
+    """Append one record (one line, flushed to disk, under a lock)."""
+    target = path(env)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return target
+
+
+def entries(env: str) -> Iterator[dict[str, Any]]:
+    """Every record, oldest first."""
+    with contextlib.suppress(FileNotFoundError), path(env).open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("not an object")
+            except ValueError as e:
+                raise AuditError(f"{path(env)}:{number}: not an audit record ({e})") from None
+            yield record
+
+
+def applied(env: str) -> dict[str, str]:
+    """Each municipality's inputs as of its last successful apply (slug → digest); a
+    municipality destroyed since (or the whole lab, by `down`) has none."""
+    last: dict[str, str] = {}
+    for record in entries(env):
+        if record.get("command") == "down":
+            last.clear()
+            continue
+        for slug in record.get("destroyed") or []:
+            last.pop(slug, None)
+        if record.get("outcome") == "ok":
+            last.update(record.get("municipalities") or {})
+    return last
+
+
+@dataclass(frozen=True)
+class Change:
+    """One apply as the report shows it for a municipality."""
+
+    at: str
+    who: str
+    outcome: str
+    digest: str | None
+    emergency: str | None
+    changes: int  # Pulumi resources changed in the municipality's stack
+
+
+def last_changes(env: str, slug: str, count: int = 5) -> list[Change]:
+    """The municipality's last ``count`` applies, newest first (for the report)."""
+    found = []
+    for record in entries(env):
+        if slug not in (record.get("municipalities") or {}) and slug not in (
+                record.get("destroyed") or []):
+            continue
+        stacks = (record.get("changed") or {}).get("provision") or {}
+        moved = sum(n for stack, ops in stacks.items() if stack.endswith(f".{slug}")
+                    for n in ops.values())
+        found.append(Change(str(record.get("at")), str(record.get("who")),
+                            str(record.get("outcome")), record.get("digest"),
+                            record.get("emergency"), moved))
+    return found[::-1][:count]

@@ -1,0 +1,120 @@
+"""A plan kept in a file: what `plan --out FILE` previewed, with a digest of every input.
+
+The inputs are the inventory files and everything of the checkout that decides what an apply
+does: the package, the Pulumi program, templates, roles, playbooks and the lock file. `up --plan
+FILE` recomputes them before it does anything and refuses, naming each input that differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fellesdrift.paths import ROOT
+
+FILE_VERSION = 1
+#: What of the checkout an apply depends on, besides the inventory files (folders are walked).
+CODE = ("fellesdrift", "stacks", "templates", "roles", "playbooks", "Pulumi.yaml",
+        "requirements.lock", "pyproject.toml", "ansible.cfg")
+_SKIPPED = ("__pycache__", ".pyc", ".pyo")
+
+
+class PlanFileError(ValueError):
+    """A plan file that cannot be read, or that no longer matches its inputs."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def inputs(inventory_files: Iterable[Path], root: Path = ROOT) -> dict[str, str]:
+    """Every input's SHA-256: ``inventories/<name>`` for each inventory file (wherever its
+    folder is), the checkout's files by their path in it."""
+    found = {f"inventories/{f.name}": _sha256(f) for f in inventory_files}
+    for name in CODE:
+        top = root / name
+        paths = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+        for p in paths:
+            relative = p.relative_to(root).as_posix()
+            if not any(part in relative for part in _SKIPPED):
+                found[relative] = _sha256(p)
+    return dict(sorted(found.items()))
+
+
+def digest(found: dict[str, str]) -> str:
+    """One digest of all inputs: ``sha256:<hex>``."""
+    text = json.dumps(sorted(found.items()), separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def differences(planned: dict[str, str], now: dict[str, str]) -> list[str]:
+    """Each input that differs, e.g. 'inventories/tokke.yaml changed'."""
+    out = []
+    for name in sorted(set(planned) | set(now)):
+        if name not in now:
+            out.append(f"{name} is gone")
+        elif name not in planned:
+            out.append(f"{name} is new")
+        elif planned[name] != now[name]:
+            out.append(f"{name} changed")
+    return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    env: str
+    core: bool
+    municipalities: list[str]
+    inputs: dict[str, str]
+    created: str
+    stacks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def digest(self) -> str:
+        return digest(self.inputs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": FILE_VERSION, "env": self.env, "created": self.created,
+                "digest": self.digest,
+                "selection": {"core": self.core, "municipalities": self.municipalities},
+                "stacks": self.stacks, "inputs": self.inputs}
+
+
+def write(path: Path, plan: Plan) -> None:
+    path.write_text(json.dumps(plan.as_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def load(path: Path) -> Plan:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("version") != FILE_VERSION:
+            raise ValueError(f"version {data.get('version')!r}, this fellesdrift reads "
+                             f"{FILE_VERSION}")
+        plan = Plan(env=str(data["env"]), core=bool(data["selection"]["core"]),
+                    municipalities=[str(s) for s in data["selection"]["municipalities"]],
+                    inputs={str(k): str(v) for k, v in data["inputs"].items()},
+                    created=str(data["created"]), stacks=list(data.get("stacks", [])))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise PlanFileError(f"{path}: not a plan written by `fellesdrift plan --out` ({e})"
+                            ) from None
+    if plan.digest != data.get("digest"):
+        raise PlanFileError(f"{path}: its digest does not match its inputs (the file was "
+                            "edited); plan again")
+    return plan
+
+
+def check(path: Path, plan: Plan, env: str, inventory_files: Iterable[Path],
+          root: Path = ROOT) -> None:
+    """Refuse (:class:`PlanFileError`) a plan of another environment, or one whose inputs
+    changed since it was made, naming each input that differs."""
+    if plan.env != env:
+        raise PlanFileError(f"{path} is a plan of environment {plan.env!r}, not {env!r}")
+    changed = differences(plan.inputs, inputs(inventory_files, root))
+    if changed:
+        raise PlanFileError(f"{path} no longer matches its inputs ({len(changed)} differ since "
+                            f"{plan.created}): " + "; ".join(changed)
+                            + ". Plan again and review the new plan")
