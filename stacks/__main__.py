@@ -2,8 +2,9 @@
 
 Stack configuration (set by `fellesdrift up`/`plan`): fellesdrift:env, fellesdrift:target
 (`core` or a municipality slug), fellesdrift:inventory (the folder of inventory files),
-fellesdrift:driver (`lab`), and for the lab driver fellesdrift:image and
-fellesdrift:authorizedKey. Municipality stacks read the core through a StackReference.
+fellesdrift:driver (the environment's: `lab` or `proxmox`, stacks/drivers/) and the driver's
+own keys (the lab: fellesdrift:image, fellesdrift:authorizedKey; proxmox: docs/proxmox.md).
+Municipality stacks read the core through a StackReference.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pathlib import Path
 import pulumi
 
 from fellesdrift.inventory import load as inventory
+from stacks import drivers
 from stacks.components import MunicipalSite, OperationsCentre
 from stacks.drivers.base import Driver
-from stacks.drivers.lab import LabDriver
 
 config = pulumi.Config("fellesdrift")
 env = config.require("env")
@@ -29,20 +30,7 @@ model = inventory.load([folder] if target == "core" else
 
 
 def driver() -> Driver:
-    kind = config.get("driver") or "lab"
-    if kind == "proxmox":  # docs/proxmox.md lists its configuration
-        from stacks.drivers.proxmox import ProxmoxDriver
-
-        return ProxmoxDriver(
-            env=env, node=config.require("proxmoxNode"),
-            template_vm_id=config.require_int("proxmoxTemplate"),
-            datastore=config.require("proxmoxDatastore"),
-            trunk_bridge=config.get("proxmoxTrunkBridge") or "vmbr0",
-            authorized_key=config.require("authorizedKey"))
-    if kind != "lab":
-        raise ValueError(f"fellesdrift:driver {kind!r}: use lab or proxmox")
-    return LabDriver(env=env, image=config.require("image"),
-                     authorized_key=config.require("authorizedKey"))
+    return drivers.from_config(config.get("driver") or "lab", env, config)
 
 
 if target == "core":

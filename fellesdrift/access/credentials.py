@@ -28,11 +28,11 @@ from typing import Any
 
 from ansible.parsing.vault import VaultLib, VaultSecret
 
+from fellesdrift.access import stack_encryption as made_once
 from fellesdrift.paths import lab_dir
-from fellesdrift.provision import engine
 
 #: Where the centre's passphrase comes from, as for Pulumi: this variable, else the file this
-#: one names, else the file made once by :func:`fellesdrift.engine.passphrase_env`.
+#: one names, else the file made once by :func:`fellesdrift.access.stack_encryption.passphrase_env`.
 PASSPHRASE = "PULUMI_CONFIG_PASSPHRASE"
 PASSPHRASE_FILE = "PULUMI_CONFIG_PASSPHRASE_FILE"
 #: Set by :func:`passphrase_service` for child processes instead of PULUMI_CONFIG_PASSPHRASE.
@@ -50,14 +50,14 @@ class Secret(str):
 
 def passphrase() -> str:
     """The centre's passphrase: the one Pulumi's passphrase provider is given
-    (:func:`fellesdrift.engine.passphrase_env`, which makes it the first time)."""
+    (:func:`fellesdrift.access.stack_encryption.passphrase_env`, which makes it the first time)."""
     if PASSPHRASE in os.environ:
         return os.environ[PASSPHRASE]
     if PASSPHRASE_SOCKET in os.environ:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(os.environ[PASSPHRASE_SOCKET])
             return conn.makefile("rb").read().decode()
-    environ = {**os.environ, **engine.passphrase_env()}
+    environ = {**os.environ, **made_once.passphrase_env()}
     return Path(environ[PASSPHRASE_FILE]).read_text(encoding="utf-8")
 
 
@@ -95,7 +95,7 @@ def _vault() -> VaultLib:
     if not secret:
         raise ValueError("the centre's passphrase is empty; set PULUMI_CONFIG_PASSPHRASE or "
                          "PULUMI_CONFIG_PASSPHRASE_FILE, or remove the empty "
-                         f"{engine.PASSPHRASE_FILE}")
+                         f"{made_once.FILE}")
     return VaultLib([("default", VaultSecret(secret))])
 
 

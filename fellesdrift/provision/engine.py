@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from functools import cache
 from pathlib import Path
 
+from fellesdrift.access.stack_encryption import passphrase_env
 from fellesdrift.paths import ROOT, STATE_DIR
 
 BUILD = ROOT / "scripts" / "engine" / "build.sh"
-PASSPHRASE_FILE = Path.home() / ".config" / "fellesdrift" / "pulumi-passphrase"
 
 
 class EngineError(RuntimeError):
@@ -26,18 +25,6 @@ def bin_dir() -> Path:
     if proc.returncode != 0:
         raise EngineError(f"the Pulumi engine is not available:\n{proc.stderr.strip()}")
     return Path(proc.stdout.strip().splitlines()[-1])
-
-
-def passphrase_env() -> dict[str, str]:
-    """Secrets use the passphrase provider; the passphrase is made once, 0600, outside git."""
-    if "PULUMI_CONFIG_PASSPHRASE" in os.environ or "PULUMI_CONFIG_PASSPHRASE_FILE" in os.environ:
-        return {}
-    if not PASSPHRASE_FILE.exists():
-        PASSPHRASE_FILE.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(PASSPHRASE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(PASSPHRASE_FILE)}
 
 
 def env() -> dict[str, str]:

@@ -200,6 +200,11 @@ class LabDriver:
         self.image = image
         self.authorized_key = authorized_key
 
+    @classmethod
+    def from_config(cls, env: str, config: pulumi.Config) -> LabDriver:
+        return cls(env=env, image=config.require("image"),
+                   authorized_key=config.require("authorizedKey"))
+
     def _name(self, name: str) -> str:
         return f"{self.env}-{name}"
 

@@ -294,6 +294,16 @@ class ProxmoxDriver:
 
     ssh_port = 22
 
+    @classmethod
+    def from_config(cls, env: str, config: pulumi.Config) -> ProxmoxDriver:
+        """Its settings in the stack's configuration (docs/proxmox.md, "Selecting the
+        driver")."""
+        return cls(env=env, node=config.require("proxmoxNode"),
+                   template_vm_id=config.require_int("proxmoxTemplate"),
+                   datastore=config.require("proxmoxDatastore"),
+                   trunk_bridge=config.get("proxmoxTrunkBridge") or "vmbr0",
+                   authorized_key=config.require("authorizedKey"))
+
     def __init__(self, *, env: str, node: str, template_vm_id: int, datastore: str,
                  trunk_bridge: str, authorized_key: str, ssh_user: str = "ops",
                  snippets_datastore: str = "local", template_node: str | None = None,
