@@ -9,7 +9,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-# Every program fellesdrift runs here comes from one of these (fellesdrift/doctor.py PROGRAMS
+# Every program fellesdrift runs here comes from one of these (fellesdrift/pipeline/doctor.py PROGRAMS
 # names each program's package; tests/unit/test_setup_deps.py checks that the code runs nothing
 # else outside .venv, the engine cache and Debian's base system). Besides those:
 # netavark: podman's network backend; ca-certificates: the Go module proxy and PyPI over TLS

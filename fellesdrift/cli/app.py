@@ -390,7 +390,6 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
     plan = (changes.planned(plan_file, env, list(environ.inventory),
                             bool(municipality or only_changed)) if plan_file else None)
     model = inventory.load(list(environ.inventory))
-    environment.remember(environ)
     selection = (pipeline.select(model, provision.stacks(env), changes.targets(plan), None,
                                  destroy_municipality or [], env) if plan else
                  pipeline.selection(model, env, municipality or [], only_changed, base,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fellesdrift import environment
 from fellesdrift.access import keys
 from fellesdrift.converge import hostvars
 from fellesdrift.converge import run as converge
@@ -328,6 +329,7 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
     started = time.monotonic()
     env, folder = environ.name, environ.folder
     preflight()
+    environment.remember(environ)  # the later commands on this environment read its inventory
     waivers = converge.load_waivers()
     settings = stack_settings(environ, model, say)
     outcome = Outcome(provision_all(selection, folder, settings, say, workers))
