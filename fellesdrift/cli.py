@@ -401,7 +401,9 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
     for name, verdict in outcome.verdicts.items():
         for failure in verdict.failures:
             console.print(f"  {name}: {failure}", soft_wrap=True, markup=False)
-    summary = outcome.summary()
+    for difference in applying.unplanned:
+        console.print(f"  [red]not as planned[/] {difference}", soft_wrap=True)
+    summary = outcome.summary() | ({"unplanned": applying.unplanned} if plan else {})
     if as_json:
         out.print_json(data=summary)
     else:
@@ -410,7 +412,7 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
         if outcome.report is not None:
             out.print(f"report: {outcome.report.html} (and {outcome.report.markdown.name}, "
                       f"{outcome.report.json.name})", markup=False, soft_wrap=True)
-    if not outcome.ok:
+    if not outcome.ok or applying.unplanned:
         raise typer.Exit(1)
 
 
