@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import (
+    backend,
     ci,
     converge,
     doctor,
@@ -680,9 +681,10 @@ def down(env: EnvOpt = "lab", as_json: JsonOpt = False) -> None:
 
 
 @app.command("doctor")
-def doctor_cmd(as_json: JsonOpt = False) -> None:
-    """Check the tools fellesdrift needs and whether the lab can start a host."""
-    checks = doctor.run()
+def doctor_cmd(env: EnvOpt = "lab", as_json: JsonOpt = False) -> None:
+    """Check the tools fellesdrift needs, the environment's state backend (reachable?) and
+    whether the lab can start a host."""
+    checks = doctor.run(env)
     if as_json:
         out.print_json(data={"ok": all(c.ok for c in checks),
                              "checks": [c.__dict__ for c in checks]})
@@ -817,7 +819,8 @@ def main() -> None:
     except pipeline.PreflightError as e:
         console.print(f"error: {e}; nothing was made.", markup=False, soft_wrap=True)
         sys.exit(2)
-    except (EngineError, lab.LabError, provision.ProvisionError, topology.TopologyError,
+    except (EngineError, backend.BackendError, lab.LabError, provision.ProvisionError,
+            topology.TopologyError,
             statuses.StatusError, invoicing.InvoiceError, ci.PlanError) as e:
         console.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)

@@ -9,7 +9,8 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from .paths import ROOT, STATE_DIR
+from . import backend
+from .paths import ROOT
 
 BUILD = ROOT / "scripts" / "engine" / "build.sh"
 PASSPHRASE_FILE = Path.home() / ".config" / "fellesdrift" / "pulumi-passphrase"
@@ -40,13 +41,14 @@ def passphrase_env() -> dict[str, str]:
     return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(PASSPHRASE_FILE)}
 
 
-def env() -> dict[str, str]:
-    """Environment for the engine: local file backend under .state/, our venv's Python."""
-    STATE_DIR.mkdir(exist_ok=True)
+def env(store: backend.Backend | None = None) -> dict[str, str]:
+    """Environment for the engine: the backend (``store``, by default
+    ``backend.for_environment()``: the file backend under .state/), our venv's Python."""
+    store = store if store is not None else backend.for_environment()
     venv_bin = Path(sys.executable).parent
     return {
         "PATH": os.pathsep.join([str(bin_dir()), str(venv_bin), os.environ.get("PATH", "")]),
-        "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", f"file://{STATE_DIR}"),
+        **store.engine_env,
         "PULUMI_PYTHON_CMD": sys.executable,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
