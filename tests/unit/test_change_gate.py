@@ -64,6 +64,9 @@ def test_an_apply_is_one_line_saying_who_when_what_and_how_it_ended(
     assert [c.outcome for c in changes] == ["failed in error", "failed in provision"]
     assert changes[1].changes == 3 and changes[1].emergency == "INC-7: link down"
     assert audit.last_changes(ENV, "seljord") == []
+    shown = audit.last_changes_by_municipality(ENV, ["tokke", "seljord"], count=1)
+    assert [c.as_dict()["outcome"] for c in shown["tokke"]] == ["failed in error"]
+    assert shown["seljord"] == []
 
 
 def test_a_preflight_refusal_is_no_apply(state: Path, samples: Path) -> None:
