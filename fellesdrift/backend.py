@@ -154,9 +154,10 @@ class Backend:
             script += "SELECT to_regclass(:'table') IS NOT NULL AS present \\gset\n\\if :present\n"
         script += sql + ";\n" + ("\\endif\n" if tolerate_missing_table else "")
         try:
-            proc = subprocess.run(["psql", "-X", "-w", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1",
-                                   "-d", dsn, "-f", "-"], input=script, capture_output=True,
-                                  text=True, env=env, check=False, timeout=30)
+            proc = subprocess.run(["psql", "-X", "-w", "-q", "-At", "-F", "\t", "-v",
+                                   "ON_ERROR_STOP=1", "-d", dsn, "-f", "-"], input=script,
+                                  capture_output=True, text=True, env=env, check=False,
+                                  timeout=30)
         except FileNotFoundError:
             raise BackendError(f"backend {self.display}: psql is missing (apt-get install "
                                "postgresql-client)") from None
