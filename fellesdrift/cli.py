@@ -376,6 +376,9 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
     (docs/changes.md)."""
     plan = (changes.planned(plan_file, env, paths or [INVENTORIES],
                             bool(municipality or only_changed)) if plan_file else None)
+    if plan and not changes.targets(plan):
+        out.print(f"{plan_file} selects no stack: nothing to apply", markup=False)
+        return
     model = _load(paths)
     selection = (pipeline.select(model, provision.stacks(env), changes.targets(plan), None,
                                  destroy_municipality or [], env) if plan else
