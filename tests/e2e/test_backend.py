@@ -25,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,8 +81,10 @@ class Postgres:
 
 
 @pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
-    home = tmp_path_factory.mktemp("pg-server")
+def postgres() -> Iterator[Postgres]:
+    # Its own folder outside pytest's (which only root may enter), owned by the server's user.
+    home = Path(tempfile.mkdtemp(prefix="fellesdrift-pg-"))
+    home.chmod(0o700)
     shutil.chown(home, "postgres")
     pwfile = home / "pw"
     pwfile.write_text(PASSWORD + "\n")
@@ -90,8 +93,9 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     data, port = home / "data", _free_port()
 
     def as_postgres(*argv: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True,
-                       capture_output=True, text=True)
+        proc = subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=False,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{argv[0]}: {proc.stderr[-2000:]}"
 
     as_postgres(_pg_bin("initdb"), "-D", str(data), "-U", "fellesdrift", "-A", "scram-sha-256",
                 f"--pwfile={pwfile}", "-E", "UTF8")
@@ -106,6 +110,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
                        "?sslmode=disable", {**env, "PGDATABASE": "state"})
     finally:
         as_postgres(_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(home)
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,20 @@ def pg_routes() -> list[str]:
     return [line for line in table.splitlines() if line.split()[1].startswith("10.106.")]
 
 
+def small_inventory(folder: Path) -> None:
+    """The fixture inventories on 10.106.0.0/16, without GIS and finance hosting: a smaller
+    core, and `-m SLUG` then applies that municipality's stack only (a subscriber to hosting
+    applies the core's stack too, which sizes the hosting from its subscribers)."""
+    for f in FIXTURES.glob("*.yaml"):
+        text = f.read_text().replace("10.104.", "10.106.")
+        text = re.sub(r"  - service: (gis|okonomi)\n    tier: standard\n", "", text)
+        text = re.sub(r"  - hostname: (gis-01|okonomi-01)\n    role: \w+\n    address: \S+\n",
+                      "", text)
+        (folder / f.name).write_text(text)
+    assert "gis" not in (folder / "tokke.yaml").read_text()
+    assert "gis-01" not in (folder / "operations-centre.yaml").read_text()
+
+
 @pytest.fixture(scope="module")
 def checkouts(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[tuple[Checkout, Checkout]]:
@@ -166,8 +185,7 @@ def checkouts(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
         (root / ".venv").symlink_to(ROOT / ".venv")
         inventories = root.parent / "inventories"
         inventories.mkdir()
-        for f in FIXTURES.glob("*.yaml"):
-            (inventories / f.name).write_text(f.read_text().replace("10.104.", "10.106."))
+        small_inventory(inventories)
         env = {**os.environ, "FELLESDRIFT_ROOT": str(root), "PYTHONPATH": str(root),
                "FELLESDRIFT_BACKEND": postgres.url}
         made.append(Checkout(root, inventories, env))
