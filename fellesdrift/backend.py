@@ -18,8 +18,10 @@ Which URL, first found wins:
 State layout, the same for every DIY backend: objects keyed by path (``.pulumi/stacks/<project>/
 <stack>.json``, ``.pulumi/locks/<org>/<project>/<stack>/<id>.json`` …); PostgreSQL keeps them in
 one table (``pulumi_state`` unless the URL's ``?table=`` names another) with the object base64
-in ``data->>'data'``. A lock object holds its holder: ``{"pid", "username", "hostname",
-"timestamp"}``; the engine refuses a stack while another holder's lock exists.
+in ``data->>'data'``, its key prefixed with the URL's path, which is also the database
+(``postgres://…/state`` keys ``state/.pulumi/…``: pkg/backend/diy/backend.go, PrefixedBucket).
+A lock object holds its holder: ``{"pid", "username", "hostname", "timestamp"}``; the engine
+refuses a stack while another holder's lock exists (pkg/backend/diy/lock.go).
 """
 
 from __future__ import annotations
@@ -94,6 +96,12 @@ class Backend:
     def table(self) -> str:
         return dict(parse_qsl(urlsplit(self.url).query)).get("table", DEFAULT_TABLE)
 
+    @property
+    def prefix(self) -> str:
+        """What the engine puts before every key in the table (see the module's docstring)."""
+        path = urlsplit(self.url).path.strip("/")
+        return f"{path}/" if path and self.scheme != "file" else ""
+
     def locks(self, stack: str) -> list[Lock]:
         """The lock objects of one stack (``env.target``), with their holders."""
         if self.scheme == "file":
@@ -106,7 +114,8 @@ class Backend:
                     found.append(Lock(str(path), {}))
             return found
         rows = self._psql("SELECT key, data->>'data' FROM :\"table\" WHERE key LIKE "
-                          "'.pulumi/locks/%.json' ORDER BY key", tolerate_missing_table=True)
+                          ":'prefix' || '.pulumi/locks/%.json' ORDER BY key",
+                          tolerate_missing_table=True)
         return [Lock(key, _holder(data)) for key, data in rows
                 if key.split("/")[-2:-1] == [stack]]
 
@@ -124,7 +133,8 @@ class Backend:
             stacks = list((root / ".pulumi" / "stacks").glob("*/*.json"))
             return True, f"{len(stacks)} stack(s)"
         try:
-            rows = self._psql("SELECT count(*) FILTER (WHERE key LIKE '.pulumi/stacks/%.json'), "
+            rows = self._psql("SELECT count(*) FILTER (WHERE key LIKE :'prefix' || "
+                              "'.pulumi/stacks/%.json'), "
                               "coalesce(sum(length(data::text)), 0) FROM :\"table\"",
                               tolerate_missing_table=True)
         except BackendError as e:
@@ -149,7 +159,8 @@ class Backend:
         env = {**os.environ, **({"PGPASSWORD": password} if password else {}),
                "PGCONNECT_TIMEOUT": os.environ.get("PGCONNECT_TIMEOUT", "5")}
         script = "".join(f"\\set {k} '{_psql_literal(v)}'\n"
-                         for k, v in {"table": self.table, **variables}.items())
+                         for k, v in {"table": self.table, "prefix": self.prefix,
+                                      **variables}.items())
         if tolerate_missing_table:
             script += "SELECT to_regclass(:'table') IS NOT NULL AS present \\gset\n\\if :present\n"
         script += sql + ";\n" + ("\\endif\n" if tolerate_missing_table else "")

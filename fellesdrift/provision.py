@@ -77,8 +77,9 @@ def _configure(stack: auto.Stack, target: str, inventory: Path, lab: LabSettings
 
 
 def explain(stack: str, err: Exception) -> str:
-    """One clear line for what went wrong with a stack, with what to do where we know it."""
-    text = str(err)
+    """One clear line for what went wrong with a stack, with what to do where we know it (a
+    backend URL in the engine's words without its password)."""
+    text = backend.redact(str(err))
     if "locked by" in text or "currently locked" in text:
         holder = re.search(r"([\w.-]+@[\w.-]+[^\n]*?\(pid \d+\))", text)
         who = holder.group(1) if holder else "another process"

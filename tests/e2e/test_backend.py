@@ -228,8 +228,8 @@ def test_two_checkouts_share_one_postgres_state(postgres: Postgres,
     applied = results(tokke) + results(vinje)
     assert [(r["stack"], r["error"]) for r in applied] == [("pg.tokke", ""), ("pg.vinje", "")]
     assert all(r["changes"].get("create", 0) > 0 for r in applied), applied
-    stacks = state_rows(postgres, ".pulumi/stacks/%.json")
-    assert sorted(stacks) == [f".pulumi/stacks/fellesdrift/pg.{t}.json"
+    stacks = state_rows(postgres, "state/.pulumi/stacks/%.json")
+    assert sorted(stacks) == [f"state/.pulumi/stacks/fellesdrift/pg.{t}.json"
                               for t in ("core", "tokke", "vinje")]
 
     # What A wrote, B reads: its plan of tokke (and of the core) changes nothing. B has no
@@ -266,7 +266,7 @@ def test_a_second_provision_of_a_held_stack_fails_naming_the_holder(
     go = tmp_path / "go"
     second = b.provision("core", go=go)  # loads and prepares, then waits for go
     first = a.provision("core")
-    lock_like = ".pulumi/locks/%/pg.core/%.json"
+    lock_like = "state/.pulumi/locks/%/pg.core/%.json"
     deadline = time.monotonic() + 300
     while not (held := state_rows(postgres, lock_like)):
         assert first.poll() is None, "the first run ended before it took the lock"
@@ -290,7 +290,7 @@ def test_a_stale_lock_in_the_table_is_cleared_by_recover(
     gone.wait()
     content = json.dumps({"pid": gone.pid, "username": "ops", "hostname": socket.gethostname(),
                           "timestamp": "2026-12-01T12:00:00Z"}).encode()
-    key = ".pulumi/locks/organization/fellesdrift/pg.vinje/stale-e2e.json"
+    key = "state/.pulumi/locks/organization/fellesdrift/pg.vinje/stale-e2e.json"
     data = json.dumps({"data": base64.b64encode(content).decode()})
     postgres.sql(f"INSERT INTO pulumi_state (key, data) VALUES ('{key}', '{data}')")
     refused = results(b.provision("vinje"))[0]["error"]
