@@ -148,7 +148,15 @@ class Validator:
 
     def check(self, document: bytes) -> list[Finding]:
         """The schema's errors (rule UBL-2.1-XSD, fatal), then the rules' findings."""
-        out = self._schema.check(document)
+        return self.check_all([document])[0]
+
+    def check_all(self, documents: list[bytes]) -> list[list[Finding]]:
+        """:meth:`check` of each document (the schema checks them all in one run)."""
+        return [schema + self._rules(document) for document, schema
+                in zip(documents, self._schema.check_all(documents), strict=True)]
+
+    def _rules(self, document: bytes) -> list[Finding]:
+        out: list[Finding] = []
         node = _processor().parse_xml(xml_text=document.decode("utf-8"))
         for stylesheet in self._stylesheets:
             svrl = stylesheet.transform_to_string(xdm_node=node)
@@ -172,8 +180,8 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["validate"] and len(argv) > 1:
         validator = Validator()
         worst = 0
-        for name in argv[1:]:
-            found = validator.check(Path(name).read_bytes())
+        every = validator.check_all([Path(name).read_bytes() for name in argv[1:]])
+        for name, found in zip(argv[1:], every, strict=True):
             for f in found:
                 print(f"{name}: {f}")
             if fatal(found):

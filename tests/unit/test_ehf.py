@@ -179,6 +179,16 @@ def test_the_schema_check_reads_both_kinds_of_document() -> None:
     assert any("cac:InvoiceLine" in f.text for f in schema.check(wrong))
 
 
+def test_the_schema_checks_many_documents_in_one_run_each_on_its_own() -> None:
+    good = [ehf.document_xml(sample(slug)) for slug in ("vinje", "tokke", "seljord")]
+    broken = _unknown_element(good[1])
+    found = ubl.Schema().check_all([good[0], broken, good[2]])
+    assert [len(f) for f in found] == [0, 1, 0]
+    assert found[1][0].rule == ubl.RULE and "cbc:Colour" in found[1][0].text
+    assert found[1][0].location.startswith("line ")
+    assert ubl.Schema().check_all([]) == []
+
+
 def test_the_schemas_are_fetched_once_from_pinned_jars(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jars = []
