@@ -159,11 +159,11 @@ def pg_routes() -> list[str]:
     return [line for line in table.splitlines() if line.split()[1].startswith("10.106.")]
 
 
-def small_inventory(folder: Path) -> None:
+def small_inventory(folder: Path, checkout: Path) -> None:
     """The fixture inventories on 10.106.0.0/16, without GIS and finance hosting: a smaller
     core, and `-m SLUG` then applies that municipality's stack only (a subscriber to hosting
     applies the core's stack too, which sizes the hosting from its subscribers)."""
-    for f in FIXTURES.glob("*.yaml"):
+    for f in (checkout / FIXTURES.relative_to(ROOT)).glob("*.yaml"):  # as the checkout has them
         text = f.read_text().replace("10.104.", "10.106.")
         text = re.sub(r"  - service: (gis|okonomi)\n    tier: standard\n", "", text)
         text = re.sub(r"  - hostname: (gis-01|okonomi-01)\n    role: \w+\n    address: \S+\n",
@@ -185,7 +185,7 @@ def checkouts(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
         (root / ".venv").symlink_to(ROOT / ".venv")
         inventories = root.parent / "inventories"
         inventories.mkdir()
-        small_inventory(inventories)
+        small_inventory(inventories, root)
         env = {**os.environ, "FELLESDRIFT_ROOT": str(root), "PYTHONPATH": str(root),
                "FELLESDRIFT_BACKEND": postgres.url}
         made.append(Checkout(root, inventories, env))
