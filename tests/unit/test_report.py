@@ -270,6 +270,13 @@ def test_a_municipalitys_page_in_chromium_holds_its_data_only(tmp_path: Path) ->
     page = written.pages["vinje"]
     assert page == tmp_path / "out" / "vinje" / "index.html"
 
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "municipality-page.png"  # kept by CI, as report.png
+    screenshot.unlink(missing_ok=True)
+    _chromium_run(binary, tmp_path / "profile", "--window-size=1280,3800",
+                  f"--screenshot={screenshot}", page.resolve().as_uri())
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     dom = _chromium_run(binary, tmp_path / "profile", "--dump-dom", page.resolve().as_uri())
     text = _text(dom)
     assert "Vinje" in text and "Vinjevegen 192, 3890 Vinje" in text
