@@ -41,8 +41,8 @@ def folder(tmp_path: Path, fixture_inventories: Path) -> Iterator[Path]:
     centre = target / "operations-centre.yaml"
     text = centre.read_text()
     closed = text.replace("days: [monday, tuesday, wednesday, thursday, friday, saturday, "
-                          "sunday]", f"days: [{day}]").replace('start: "00:00"', 'start: "02:00"'
-                                                                 ).replace('end: "24:00"',
+                          "sunday]", f"days: [{day}]").replace('start: "12:00"', 'start: "02:00"'
+                                                                 ).replace('end: "12:00"',
                                                                            'end: "03:00"')
     assert closed != text
     centre.write_text(closed)
