@@ -15,12 +15,13 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # netavark: podman's network backend; ca-certificates: the Go module proxy and PyPI over TLS
 # python3-venv: `python3 -m venv` (.venv)
 # chromium: headless, renders the HTML report in tests/unit/test_report.py
+# libxml2-utils: xmllint checks every invoice against the UBL 2.1 XML Schema (fellesdrift/ubl.py)
 # frr: `vtysh --dryrun` checks the rendered router configurations in tests/unit (its daemons are
 #      not wanted here: they are disabled right after installing)
 # nginx, unbound: `nginx -t` and `unbound-checkconf` read the role templates rendered from a
 #      hostile inventory in tests/unit/test_escaping_corpus.py (neither daemon is used here)
-packages=(podman runc netavark debootstrap uidmap iproute2 iptables procps openssh-client gcc git
-          python3 python3-venv ca-certificates chromium frr nginx unbound)
+packages=(podman runc netavark debootstrap uidmap iproute2 iptables procps openssh-client gcc git libxml2-utils
+          python3 python3-venv ca-certificates chromium frr nginx unbound postgresql postgresql-client-common)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

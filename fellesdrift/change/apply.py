@@ -4,7 +4,7 @@ passes :meth:`Apply.done` to :func:`fellesdrift.pipeline.up`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,18 +37,27 @@ class Apply:
     digest: str
     municipalities: dict[str, str]
     emergency: str | None
-    planned: bool
+    plan: planfile.Plan | None
+    #: After `up --plan`: each stack whose applied changes differ from the plan's.
+    unplanned: list[str] = field(default_factory=list)
 
     def done(self, outcome: pipeline.Outcome | None, error: BaseException | None) -> None:
-        """The pipeline's hook: one audit record per apply (a preflight refusal made nothing
-        and is no apply)."""
+        """The pipeline's hook: compare with the plan, then one audit record per apply (a
+        preflight refusal made nothing and is no apply)."""
         if isinstance(error, pipeline.PreflightError):
             return
-        audit.append(self.env, audit.entry(
+        if self.plan is not None and outcome is not None and not any(
+                s.error for s in outcome.stacks):
+            self.unplanned = planfile.unplanned(
+                self.plan, {s.stack: s.changes for s in outcome.stacks})
+        record = audit.entry(
             self.env, "up", digest=self.digest, core=self.selection.core,
             municipalities=self.municipalities, destroyed=list(self.selection.destroy),
             outcome=outcome, error=None if error is None else f"{type(error).__name__}: {error}",
-            emergency=self.emergency, planned=self.planned))
+            emergency=self.emergency, planned=self.plan is not None)
+        if self.unplanned:
+            record |= {"outcome": "failed: not as planned", "unplanned": self.unplanned}
+        audit.append(self.env, record)
 
 
 def start(model: Inventory, env: str, selection: pipeline.Selection, paths: list[Path],
@@ -65,7 +74,7 @@ def start(model: Inventory, env: str, selection: pipeline.Selection, paths: list
     digest = plan.digest if plan else planfile.digest(planfile.inputs(inventory.files(paths)))
     return Apply(env, selection, digest,
                  {s: gate.inputs(model.centre, model.municipality(s))
-                  for s in selection.municipalities}, emergency, plan is not None)
+                  for s in selection.municipalities}, emergency, plan)
 
 
 def record_down(env: str, stacks: list[str], failed: list[str]) -> None:

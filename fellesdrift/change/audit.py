@@ -129,6 +129,10 @@ class Change:
     emergency: str | None
     changes: int  # Pulumi resources changed in the municipality's stack
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "who": self.who, "outcome": self.outcome, "digest": self.digest,
+                "emergency": self.emergency, "changes": self.changes}
+
 
 def last_changes(env: str, slug: str, count: int = 5) -> list[Change]:
     """The municipality's last ``count`` applies, newest first (for the report)."""
@@ -144,3 +148,9 @@ def last_changes(env: str, slug: str, count: int = 5) -> list[Change]:
                             str(record.get("outcome")), record.get("digest"),
                             record.get("emergency"), moved))
     return found[::-1][:count]
+
+
+def last_changes_by_municipality(env: str, slugs: list[str], count: int = 5
+                                 ) -> dict[str, list[Change]]:
+    """:func:`last_changes` of each municipality: what the report shows per municipality."""
+    return {slug: last_changes(env, slug, count) for slug in slugs}

@@ -84,6 +84,26 @@ class Plan:
                 "stacks": self.stacks, "inputs": self.inputs}
 
 
+def _moved(changes: dict[str, int]) -> dict[str, int]:
+    return {op: n for op, n in sorted(changes.items()) if op != "same" and n}
+
+
+def _words(changes: dict[str, int]) -> str:
+    return ", ".join(f"{n} to {op}" for op, n in changes.items()) or "no changes"
+
+
+def unplanned(plan: Plan, applied: dict[str, dict[str, int]]) -> list[str]:
+    """Each stack whose applied changes differ from the plan's preview (``applied``: stack →
+    Pulumi's change counts), e.g. 'lab.tokke: planned 1 to update, applied 2 to create'."""
+    planned = {str(s["stack"]): _moved(s.get("changes") or {}) for s in plan.stacks}
+    out = []
+    for stack in sorted(set(planned) | set(applied)):
+        want, got = planned.get(stack, {}), _moved(applied.get(stack, {}))
+        if want != got:
+            out.append(f"{stack}: planned {_words(want)}, applied {_words(got)}")
+    return out
+
+
 def write(path: Path, plan: Plan) -> None:
     path.write_text(json.dumps(plan.as_dict(), indent=2) + "\n", encoding="utf-8")
 

@@ -33,7 +33,7 @@ from fellesdrift.paths import INVENTORIES
 from fellesdrift.pipeline import doctor
 from fellesdrift.pipeline import job as pipeline
 from fellesdrift.plan import naming, topology
-from fellesdrift.provision import ci, drivers
+from fellesdrift.provision import backend, ci, drivers
 from fellesdrift.provision import hosts as lab_hosts
 from fellesdrift.provision import stacks as provision
 from fellesdrift.provision.engine import EngineError
@@ -389,6 +389,9 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
     environ = environment.get(env, paths)
     plan = (changes.planned(plan_file, env, list(environ.inventory),
                             bool(municipality or only_changed)) if plan_file else None)
+    if plan and not changes.targets(plan):
+        out.print(f"{plan_file} selects no stack: nothing to apply", markup=False)
+        return
     model = inventory.load(list(environ.inventory))
     selection = (pipeline.select(model, provision.stacks(env), changes.targets(plan), None,
                                  destroy_municipality or [], env) if plan else
@@ -415,7 +418,9 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
     for name, verdict in outcome.verdicts.items():
         for failure in verdict.failures:
             console.print(f"  {name}: {failure}", soft_wrap=True, markup=False)
-    summary = outcome.summary()
+    for difference in applying.unplanned:
+        console.print(f"  [red]not as planned[/] {difference}", soft_wrap=True)
+    summary = outcome.summary() | ({"unplanned": applying.unplanned} if plan else {})
     if as_json:
         out.print_json(data=summary)
     else:
@@ -424,7 +429,7 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
         if outcome.report is not None:
             out.print(f"report: {outcome.report.html} (and {outcome.report.markdown.name}, "
                       f"{outcome.report.json.name})", markup=False, soft_wrap=True)
-    if not outcome.ok:
+    if not outcome.ok or applying.unplanned:
         raise typer.Exit(1)
 
 
@@ -694,9 +699,10 @@ def down(env: EnvOpt = "lab", as_json: JsonOpt = False) -> None:
 
 
 @app.command("doctor")
-def doctor_cmd(as_json: JsonOpt = False) -> None:
-    """Check the tools fellesdrift needs and whether the lab can start a host."""
-    checks = doctor.run()
+def doctor_cmd(env: EnvOpt = "lab", as_json: JsonOpt = False) -> None:
+    """Check the tools fellesdrift needs, the environment's state backend (reachable?) and
+    whether the lab can start a host."""
+    checks = doctor.run(env)
     if as_json:
         out.print_json(data={"ok": all(c.ok for c in checks),
                              "checks": [c.__dict__ for c in checks]})
@@ -831,8 +837,8 @@ def main() -> None:
     except pipeline.PreflightError as e:
         console.print(f"error: {e}; nothing was made.", markup=False, soft_wrap=True)
         sys.exit(2)
-    except (EngineError, FellesdriftError, topology.TopologyError, statuses.StatusError,
-            invoicing.InvoiceError, ci.PlanError) as e:
+    except (EngineError, FellesdriftError, backend.BackendError, topology.TopologyError,
+            statuses.StatusError, invoicing.InvoiceError, ci.PlanError) as e:
         # FellesdriftError: the lab's, provision's, the drivers', the environments' …
         console.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)

@@ -160,7 +160,7 @@ def _bill(model: Inventory, paths: list[Path], month: Month, month_text: str, sl
             _invoices(model, paths, month, month_text, chosen, issued))
     xml = billing.xml_of(docs)
     validator = peppol.Validator()
-    found = {doc.number: validator.check(xml[doc.number]) for doc in docs}
+    found = dict(zip(xml, validator.check_all(list(xml.values())), strict=True))
     rejected = [f"{number}: {f}" for number, fs in found.items() for f in peppol.fatal(fs)]
     if rejected:
         raise BillingError("the official rules reject these documents:\n" + "\n".join(rejected))

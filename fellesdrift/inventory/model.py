@@ -431,8 +431,9 @@ class MaintenanceWindow(Strict):
                                 "once, e.g. [tuesday, thursday]", examples=[["tuesday"]])
     start: ClockTime = Field(description='When the window opens on each of its days, e.g. '
                              '"22:00"')
-    end: ClockEnd = Field(description='When it closes: later than start the same day, or '
-                          'earlier than start the next day ("22:00" to "02:00" crosses midnight)')
+    end: ClockEnd = Field(description='When it closes: later than start the same day, else the '
+                          'next day ("22:00" to "02:00" crosses midnight; equal to start: 24 '
+                          'hours)')
 
 
 class ServiceLevel(Strict):

@@ -96,8 +96,7 @@ RULES: dict[str, str] = {
     "range-size": "a centre network smaller than a /29 (the core router, the lab bridge and "
                   "at least one host)",
     "private-range": "an aggregate that is not private address space (RFC 1918)",
-    "maintenance-window": "a service level's maintenance window of no length (end equal to "
-                          "start) or naming a day twice",
+    "maintenance-window": "a service level's maintenance window naming a day twice",
     "duplicate-area": "a service lists one service area twice (its users would be billed "
                       "twice)",
     "asn-collision": "the core router's AS number is one a site router may take",
@@ -287,17 +286,12 @@ def centre(doc: Document, c: OperationsCentre) -> Iterator[Problem]:
 
 
 def _windows(doc: Document, c: OperationsCentre) -> Iterator[Problem]:
-    """Each service level's maintenance window has a length and names each day once."""
+    """Each service level's maintenance window names each day once."""
     for i, lvl in enumerate(c.service_levels):
         window = lvl.maintenance_window
         if window is None:
             continue
         where: Loc = ("service_levels", i, "maintenance_window")
-        if window.end == window.start:
-            yield doc.at((*where, "end"), _field((*where, "end")),
-                         f"the window closes when it opens ({window.start}); give end another "
-                         "time (earlier than start, it closes the next day; \"24:00\" is "
-                         "midnight)", "maintenance-window")
         seen: set[str] = set()
         for j, day in enumerate(window.days):
             if day in seen:

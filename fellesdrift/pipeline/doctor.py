@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 
-from fellesdrift.provision import drivers, engine
+from fellesdrift.provision import backend, drivers, engine
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,11 @@ PROGRAMS = (
     Program("gcc", "gcc", "the routers' FRR capability wrapper (role site_router, on this "
             "machine)"),
     Program("git", "git", "`--only-changed` (files changed since --base)"),
+    Program("xmllint", "libxml2-utils", "`invoice`: the UBL 2.1 XML Schema check "
+            "(fellesdrift/ubl.py)"),
     Program("python3", "python3", "set-up: the interpreter of .venv"),
+    Program("psql", "postgresql-client-common", "a postgres:// state backend: doctor's check, "
+            "recover's locks (fellesdrift/backend.py)"),
 )
 
 
@@ -79,7 +83,20 @@ def _at_least(version: str, wanted: str) -> bool:
     return bool(parts(version)) and parts(version) >= parts(wanted)
 
 
-def run() -> list[Check]:
+def backend_check(env: str) -> Check:
+    """The environment's state backend (its URL without the password) and whether it answers."""
+    try:
+        store = backend.for_environment(env)
+    except backend.BackendError as e:
+        return Check("backend", False, "unusable", str(e))
+    ok, detail = store.reachable()
+    return Check("backend", ok, f"{store.display} ({store.source}): "
+                 + (f"reachable, {detail}" if ok else "not reachable"),
+                 "" if ok else f"{detail}; check the URL, the server and the credentials "
+                 f"({backend.ENV_URL} or {backend.ENV_FILE}, PGPASSWORD)")
+
+
+def run(env: str = "lab") -> list[Check]:
     checks = [Check("python", sys.version_info >= (3, 11), platform.python_version(),
                     "use Python 3.11 or newer for .venv (make setup)")]
     try:
@@ -101,6 +118,7 @@ def run() -> list[Check]:
     missing = missing_programs()
     checks.append(Check("programs", not missing, "missing" if missing else
                         f"{len(PROGRAMS)} found", install_hint(missing) if missing else ""))
+    checks.append(backend_check(env))
     podman = _tool_version(["podman", "--version"])
     checks.append(Check("podman", podman is not None, (podman or "missing").split()[-1],
                         "apt-get install podman runc (make setup does this as root)"))

@@ -9,7 +9,8 @@ from functools import cache
 from pathlib import Path
 
 from fellesdrift.access.stack_encryption import passphrase_env
-from fellesdrift.paths import ROOT, STATE_DIR
+from fellesdrift.paths import ROOT
+from fellesdrift.provision import backend
 
 BUILD = ROOT / "scripts" / "engine" / "build.sh"
 
@@ -27,13 +28,14 @@ def bin_dir() -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-def env() -> dict[str, str]:
-    """Environment for the engine: local file backend under .state/, our venv's Python."""
-    STATE_DIR.mkdir(exist_ok=True)
+def env(store: backend.Backend | None = None) -> dict[str, str]:
+    """Environment for the engine: the backend (``store``, by default
+    ``backend.for_environment()``: the file backend under .state/), our venv's Python."""
+    store = store if store is not None else backend.for_environment()
     venv_bin = Path(sys.executable).parent
     return {
         "PATH": os.pathsep.join([str(bin_dir()), str(venv_bin), os.environ.get("PATH", "")]),
-        "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", f"file://{STATE_DIR}"),
+        **store.engine_env,
         "PULUMI_PYTHON_CMD": sys.executable,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",

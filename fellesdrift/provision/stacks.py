@@ -6,7 +6,6 @@ The stacks' outputs are the only way hosts become known to the phases after this
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -19,8 +18,8 @@ from typing import Any
 from pulumi import automation as auto
 
 from fellesdrift.errors import FellesdriftError
-from fellesdrift.paths import ROOT, STATE_DIR
-from fellesdrift.provision import engine
+from fellesdrift.paths import ROOT
+from fellesdrift.provision import backend, engine
 
 CORE = "core"
 Output = Callable[[str], Any] | None
@@ -60,15 +59,16 @@ def stack_name(env: str, target: str) -> str:
     return f"{env}.{target}"
 
 
-def _workspace_opts() -> auto.LocalWorkspaceOptions:
+def _workspace_opts(env: str) -> auto.LocalWorkspaceOptions:
     return auto.LocalWorkspaceOptions(
-        work_dir=str(ROOT), env_vars=engine.env(), secrets_provider="passphrase",
+        work_dir=str(ROOT), env_vars=engine.env(backend.for_environment(env)),
+        secrets_provider="passphrase",
         pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir().parent)))
 
 
 def open_stack(env: str, target: str) -> auto.Stack:
     return auto.create_or_select_stack(stack_name(env, target), work_dir=str(ROOT),
-                                       opts=_workspace_opts())
+                                       opts=_workspace_opts(env))
 
 
 def stack_config(settings: StackSettings, target: str, inventory: Path) -> dict[str, str]:
@@ -89,8 +89,9 @@ def _configure(stack: auto.Stack, target: str, inventory: Path, settings: StackS
 
 
 def explain(stack: str, err: Exception) -> str:
-    """One clear line for what went wrong with a stack, with what to do where we know it."""
-    text = str(err)
+    """One clear line for what went wrong with a stack, with what to do where we know it (a
+    backend URL in the engine's words without its password)."""
+    text = backend.redact(str(err))
     if "locked by" in text or "currently locked" in text:
         holder = re.search(r"([\w.-]+@[\w.-]+[^\n]*?\(pid \d+\))", text)
         who = holder.group(1) if holder else "another process"
@@ -197,15 +198,9 @@ def destroy(env: str, target: str, on_output: Output = None) -> None:
         raise ProvisionError(explain(stack.name, e)) from None
 
 
-def locks(env: str, target: str) -> list[tuple[Path, dict[str, Any]]]:
-    """The lock files the local file backend holds for a stack, with who holds them."""
-    found = []
-    for path in (STATE_DIR / ".pulumi" / "locks").glob(f"**/{stack_name(env, target)}/*.json"):
-        try:
-            found.append((path, json.loads(path.read_text())))
-        except (OSError, ValueError):
-            found.append((path, {}))
-    return found
+def locks(env: str, target: str) -> list[backend.Lock]:
+    """The locks the environment's backend holds for a stack, with who holds them."""
+    return backend.for_environment(env).locks(stack_name(env, target))
 
 
 def _alive(holder: dict[str, Any]) -> bool:
@@ -222,8 +217,9 @@ def _alive(holder: dict[str, Any]) -> bool:
 
 def forget(env: str, target: str) -> None:
     """Drop a stack and its state without touching resources (after the lab is torn down)."""
-    for path, _ in locks(env, target):
-        path.unlink()
+    store = backend.for_environment(env)
+    for lock in store.locks(stack_name(env, target)):
+        store.unlock(lock)
     open_stack(env, target).workspace.remove_stack(stack_name(env, target), force=True)
 
 
@@ -232,13 +228,13 @@ def recover(env: str, target: str) -> list[str]:
     made is adopted by the next `up`, since lab hosts with the same spec are reused), and
     refresh the stack. Refuses while the lock's holder is still running."""
     cleared = []
-    for path, holder in locks(env, target):
-        if _alive(holder):
-            raise ProvisionError(
-                f"{stack_name(env, target)} is locked by {holder.get('username')}@"
-                f"{holder.get('hostname')} (pid {holder.get('pid')}), which is still running")
-        path.unlink()
-        cleared.append(str(path))
+    store = backend.for_environment(env)
+    for lock in store.locks(stack_name(env, target)):
+        if _alive(lock.holder):
+            raise ProvisionError(f"{stack_name(env, target)} is locked by {lock.who}, which is "
+                                 f"still running (backend {store.display})")
+        store.unlock(lock)
+        cleared.append(lock.key)
     stack = open_stack(env, target)
     stack.refresh(color="never", suppress_progress=True, clear_pending_creates=True)
     return cleared
@@ -246,7 +242,7 @@ def recover(env: str, target: str) -> list[str]:
 
 def stacks(env: str) -> list[str]:
     """The targets (`core` and municipality slugs) that have a stack in this environment."""
-    ws = auto.LocalWorkspace(work_dir=str(ROOT), env_vars=engine.env(),
+    ws = auto.LocalWorkspace(work_dir=str(ROOT), env_vars=engine.env(backend.for_environment(env)),
                              pulumi_command=auto.PulumiCommand(root=str(engine.bin_dir().parent)))
     prefix = f"{env}."
     return sorted(s.name.removeprefix(prefix) for s in ws.list_stacks()

@@ -1,4 +1,5 @@
-"""The official rules of an EHF invoice, run offline: EN 16931 (UBL) and Peppol BIS Billing 3.0.
+"""The official rules of an EHF invoice, run offline: EN 16931 (UBL) and Peppol BIS Billing 3.0,
+after the UBL 2.1 XML Schema (:mod:`fellesdrift.ubl`).
 
 The rules are OpenPeppol's Schematron, compiled to XSLT, as phive ships them in its
 ``phive-rules-peppol`` jar on Maven Central. :func:`fetch` downloads the pinned jar once into
@@ -7,6 +8,7 @@ The rules are OpenPeppol's Schematron, compiled to XSLT, as phive ships them in 
 failed assertions of the SVRL report, each with its rule id and flag (fatal or warning).
 
     python -m fellesdrift.peppol fetch              # what scripts/tools/peppol-rules.sh runs
+                                                    # (the rules and the UBL 2.1 schemas)
     python -m fellesdrift.peppol validate FILE.xml  # findings, exit 1 on a fatal one
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import tempfile
 import urllib.request
@@ -45,6 +48,28 @@ def rules_dir() -> Path:
     return cache / "fellesdrift" / "tools" / f"peppol-rules-{PHIVE_VERSION}-{RELEASE}"
 
 
+def download(url: str, sha256: str, path: Path) -> None:
+    """Download ``url`` to ``path`` and check it against its pinned SHA-256."""
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response, path.open("wb") as f:
+            while chunk := response.read(1 << 16):
+                f.write(chunk)
+    except OSError as e:
+        raise RulesError(f"cannot download {url}: {e}") from e
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise RulesError(f"{url} has SHA-256 {digest}, not the pinned {sha256}")
+
+
+def install(staged: Path, folder: Path) -> Path:
+    """Put a fully extracted ``staged`` folder in place of ``folder`` (a partial one from an
+    interrupted run is replaced)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    staged.rename(folder)
+    return folder
+
+
 def fetch() -> Path:
     """The folder holding the two stylesheets; downloads and checks the jar the first time."""
     folder = rules_dir()
@@ -53,27 +78,14 @@ def fetch() -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
         jar = Path(tmp) / "rules.jar"
-        try:
-            with urllib.request.urlopen(JAR_URL, timeout=120) as response, jar.open("wb") as f:
-                while chunk := response.read(1 << 16):
-                    f.write(chunk)
-        except OSError as e:
-            raise RulesError(f"cannot download the Peppol rules from {JAR_URL}: {e}") from e
-        digest = hashlib.sha256(jar.read_bytes()).hexdigest()
-        if digest != JAR_SHA256:
-            raise RulesError(f"{JAR_URL} has SHA-256 {digest}, not the pinned {JAR_SHA256}")
+        download(JAR_URL, JAR_SHA256, jar)
         staged = Path(tmp) / "xslt"
         staged.mkdir()
         with zipfile.ZipFile(jar) as z:
             for name in STYLESHEETS:
                 member = f"external/schematron/openpeppol/{RELEASE}/xslt/{name}"
                 (staged / name).write_bytes(z.read(member))
-        if folder.exists():  # a partial folder from an interrupted run
-            for old in folder.iterdir():
-                old.unlink()
-            folder.rmdir()
-        staged.rename(folder)
-    return folder
+        return install(staged, folder)
 
 
 @dataclass(frozen=True)
@@ -122,17 +134,30 @@ def _processor() -> Any:
 
 
 class Validator:
-    """Both rule sets, compiled once; :meth:`check` runs them over one document."""
+    """The UBL 2.1 XML Schema (:mod:`fellesdrift.ubl`) and both rule sets, compiled once;
+    :meth:`check` runs them over one document."""
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, schemas: Path | None = None) -> None:
+        from .ubl import Schema  # ubl builds on this module's findings and downloads
+
+        self._schema = Schema(schemas)
         folder = folder or fetch()
         xslt = _processor().new_xslt30_processor()
         self._stylesheets = [xslt.compile_stylesheet(stylesheet_file=str(folder / name))
                              for name in STYLESHEETS]
 
     def check(self, document: bytes) -> list[Finding]:
-        node = _processor().parse_xml(xml_text=document.decode("utf-8"))
+        """The schema's errors (rule UBL-2.1-XSD, fatal), then the rules' findings."""
+        return self.check_all([document])[0]
+
+    def check_all(self, documents: list[bytes]) -> list[list[Finding]]:
+        """:meth:`check` of each document (the schema checks them all in one run)."""
+        return [schema + self._rules(document) for document, schema
+                in zip(documents, self._schema.check_all(documents), strict=True)]
+
+    def _rules(self, document: bytes) -> list[Finding]:
         out: list[Finding] = []
+        node = _processor().parse_xml(xml_text=document.decode("utf-8"))
         for stylesheet in self._stylesheets:
             svrl = stylesheet.transform_to_string(xdm_node=node)
             if svrl is None:
@@ -147,13 +172,16 @@ def fatal(found: list[Finding]) -> list[Finding]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["fetch"] and len(argv) == 1:
+        from . import ubl
+
         print(f"peppol rules {RELEASE} (phive-rules-peppol {PHIVE_VERSION}): {fetch()}")
+        print(f"UBL 2.1 schemas (ph-ubl21): {ubl.fetch()}")
         return 0
     if argv[:1] == ["validate"] and len(argv) > 1:
         validator = Validator()
         worst = 0
-        for name in argv[1:]:
-            found = validator.check(Path(name).read_bytes())
+        every = validator.check_all([Path(name).read_bytes() for name in argv[1:]])
+        for name, found in zip(argv[1:], every, strict=True):
             for f in found:
                 print(f"{name}: {f}")
             if fatal(found):

@@ -45,8 +45,8 @@ def folder(tmp_path: Path, fixture_inventories: Path) -> Iterator[Path]:
     centre = target / "operations-centre.yaml"
     text = centre.read_text()
     closed = text.replace("days: [monday, tuesday, wednesday, thursday, friday, saturday, "
-                          "sunday]", f"days: [{day}]").replace('start: "00:00"', 'start: "02:00"'
-                                                                 ).replace('end: "24:00"',
+                          "sunday]", f"days: [{day}]").replace('start: "12:00"', 'start: "02:00"'
+                                                                 ).replace('end: "12:00"',
                                                                            'end: "03:00"')
     assert closed != text
     centre.write_text(closed)
@@ -68,7 +68,9 @@ def test_up_outside_the_window_refuses_before_any_lab_work(folder: Path) -> None
 
     assert proc.returncode == 1, proc.stderr
     message = " ".join(proc.stderr.split())
-    window = windows.Window.of(model.centre.service_levels[0].maintenance_window)  # type: ignore[arg-type]
+    level = model.centre.service_levels[0]
+    assert level.maintenance_window is not None
+    window = windows.Window.of(level.maintenance_window)
     opens = windows.shown(window.next_opening(datetime.now(UTC)))
     assert "tokke changed since its last apply" in message
     assert f"it opens {opens}" in message
@@ -107,3 +109,16 @@ def test_up_with_a_plan_whose_input_changed_refuses_naming_it(folder: Path,
     assert proc.returncode == 1
     assert "its digest does not match its inputs" in " ".join(proc.stderr.split())
     nothing_made()
+
+
+def test_up_with_a_plan_that_selects_nothing_applies_nothing(tmp_path: Path,
+                                                            folder: Path) -> None:
+    plan = tmp_path / "plan.json"
+    planfile.write(plan, planfile.Plan(ENV, False, [], planfile.inputs(inventory.files([folder])),
+                                       datetime.now(UTC).isoformat()))
+    proc = fellesdrift("up", str(folder), "--env", ENV, "--plan", str(plan))
+    assert proc.returncode == 0, proc.stderr
+    assert "selects no stack: nothing to apply" in " ".join(proc.stdout.split())
+    assert not audit.path(ENV).exists()
+    nothing_made()
+

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fellesdrift import paths
-from fellesdrift.change import apply, audit, gate, windows
+from fellesdrift.change import apply, audit, gate, planfile, windows
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.pipeline import job as pipeline
@@ -67,6 +67,9 @@ def test_an_apply_is_one_line_saying_who_when_what_and_how_it_ended(
     assert [c.outcome for c in changes] == ["failed in error", "failed in provision"]
     assert changes[1].changes == 3 and changes[1].emergency == "INC-7: link down"
     assert audit.last_changes(ENV, "seljord") == []
+    shown = audit.last_changes_by_municipality(ENV, ["tokke", "seljord"], count=1)
+    assert [c.as_dict()["outcome"] for c in shown["tokke"]] == ["failed in error"]
+    assert shown["seljord"] == []
 
 
 def test_a_preflight_refusal_is_no_apply(state: Path, samples: Path) -> None:
@@ -141,3 +144,19 @@ def test_a_broken_line_is_named(state: Path) -> None:
     audit.path(ENV).write_text('{"command": "up"}\nnot json\n')
     with pytest.raises(audit.AuditError, match=r"chgu.jsonl:2: not an audit record"):
         audit.applied(ENV)
+
+
+def test_an_apply_of_a_plan_other_than_planned_is_recorded_as_failed(state: Path,
+                                                                    samples: Path) -> None:
+    model = inventory.load([samples])
+    plan = planfile.Plan(ENV, False, ["tokke"], {}, "2026-12-01T12:00:00Z",
+                         stacks=[{"stack": f"{ENV}.tokke", "changes": {"update": 1}}])
+    run = apply.start(model, ENV, pipeline.Selection(False, ["tokke"]), [samples], plan, None,
+                      AFTERNOON)
+    run.done(pipeline.Outcome(stacks=[provision.StackResult(f"{ENV}.tokke", {"create": 1})],
+                              idle=True), None)
+    assert run.unplanned == [f"{ENV}.tokke: planned 1 to update, applied 1 to create"]
+    record = json.loads(audit.path(ENV).read_text())
+    assert record["planned"] is True and record["digest"] == plan.digest
+    assert record["outcome"] == "failed: not as planned"
+    assert audit.applied(ENV) == {}  # not a successful apply: the gate still sees a change

@@ -60,3 +60,15 @@ def test_a_plan_reads_back_and_refuses_another_environment(tmp_path: Path,
     written.write_text("{}")
     with pytest.raises(planfile.PlanFileError, match="not a plan written by"):
         planfile.load(written)
+
+
+def test_an_apply_other_than_planned_is_named_per_stack() -> None:
+    plan = planfile.Plan("lab", True, ["tokke"], {}, "2026-12-01T12:00:00Z", stacks=[
+        {"stack": "lab.core", "changes": {"same": 40}},
+        {"stack": "lab.tokke", "changes": {"update": 1, "same": 12}}])
+    as_planned = {"lab.core": {"same": 40}, "lab.tokke": {"update": 1, "same": 12}}
+    assert planfile.unplanned(plan, as_planned) == []
+    other = {"lab.core": {"same": 39, "update": 1}, "lab.tokke": {"update": 1, "create": 2}}
+    assert planfile.unplanned(plan, other) == [
+        "lab.core: planned no changes, applied 1 to update",
+        "lab.tokke: planned 1 to update, applied 2 to create, 1 to update"]

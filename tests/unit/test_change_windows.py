@@ -114,11 +114,20 @@ def test_the_weeks_end_sunday_night_into_monday() -> None:
     assert not every_night.contains(oslo("2027-06-20T00:00:00"))
 
 
-def test_a_window_around_the_clock_is_always_open() -> None:
-    w = window(list(windows.DAYS), "00:00", "24:00")
+@pytest.mark.parametrize("start, end", [("00:00", "24:00"), ("12:00", "12:00")])
+def test_a_window_around_the_clock_is_always_open(start: str, end: str) -> None:
+    w = window(list(windows.DAYS), start, end)
     for t in (SPRING, AUTUMN, utc("2027-06-13T22:00:00"), utc("2027-12-31T23:59:59")):
         assert w.contains(t)
         assert w.next_opening(t) == t
+
+
+def test_end_equal_to_start_is_24_hours() -> None:
+    w = window(["wednesday"], "12:00", "12:00")
+    assert not w.contains(oslo("2027-06-09T11:59:00"))
+    assert w.contains(oslo("2027-06-09T12:00:00"))
+    assert w.contains(oslo("2027-06-10T11:59:59"))  # Thursday, before noon
+    assert not w.contains(oslo("2027-06-10T12:00:00"))
 
 
 @pytest.mark.parametrize("spec", [(["sunday"], "02:00", "06:00"), (["sunday"], "02:30", "03:30"),

@@ -1,4 +1,5 @@
-"""EHF invoices checked with the official rules (EN 16931 UBL and Peppol BIS Billing 3.0).
+"""EHF invoices checked with the UBL 2.1 XML Schema and the official rules (EN 16931 UBL and
+Peppol BIS Billing 3.0).
 
 The rules are OpenPeppol's own Schematron, compiled to XSLT, from phive's jar on Maven Central
 (fetched once, pinned by SHA-256), run by Saxon. Any fatal finding fails; the samples' warnings
@@ -26,7 +27,7 @@ from typer.testing import CliRunner
 from fellesdrift.cli import invoice as invoice_cmd
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import OrganisationNumber
-from fellesdrift.report import billing, ehf, peppol
+from fellesdrift.report import billing, ehf, peppol, ubl
 from fellesdrift.report.billing import Month
 from fellesdrift.report.ehf import NS, Party
 from fellesdrift.report.invoice import invoice
@@ -137,6 +138,90 @@ def test_a_broken_invoice_is_rejected(rules: peppol.Validator, break_it: object,
     assert broken != xml
     assert rule in {f.rule for f in peppol.fatal(rules.check(broken))}
     assert peppol.fatal(rules.check(xml)) == []
+
+
+def _issue_date_after_due_date(xml: bytes) -> bytes:
+    issue = re.search(rb"\s*<cbc:IssueDate>[^<]*</cbc:IssueDate>", xml)
+    due = re.search(rb"\s*<cbc:DueDate>[^<]*</cbc:DueDate>", xml)
+    assert issue and due
+    return xml.replace(issue.group(), b"", 1).replace(due.group(), due.group() + issue.group(), 1)
+
+
+def _unknown_element(xml: bytes) -> bytes:
+    code = b"<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>"
+    return xml.replace(code, code + b"<cbc:Colour>blue</cbc:Colour>", 1)
+
+
+@pytest.mark.parametrize(("break_it", "message"), [
+    (_issue_date_after_due_date, "Element 'cbc:DueDate': This element is not expected. "
+                                 "Expected is one of ( cbc:CopyIndicator, cbc:UUID, "
+                                 "cbc:IssueDate )"),
+    (_unknown_element, "Element 'cbc:Colour': This element is not expected."),
+], ids=["elements-out-of-order", "unknown-element"])
+def test_the_ubl_schema_rejects_what_the_rules_let_pass(rules: peppol.Validator,
+                                                        break_it: object, message: str) -> None:
+    """The UBL 2.1 XML Schema (OASIS's XSDs, via ph-ubl21) catches documents the Schematron
+    rules do not look at: every finding is the schema's."""
+    assert callable(break_it)
+    broken = break_it(ehf.document_xml(sample("vinje")))
+    found = peppol.fatal(rules.check(broken))
+    assert {f.rule for f in found} == {ubl.RULE}
+    assert any(message in f.text for f in found), found
+
+
+def test_the_schema_check_reads_both_kinds_of_document() -> None:
+    schema = ubl.Schema()
+    doc = sample("vinje")
+    assert schema.check(ehf.document_xml(doc)) == []
+    assert schema.check(ehf.document_xml(billing.credit_note(doc, ISSUED))) == []
+    # A credit note's lines are CreditNoteLine: an invoice's InvoiceLine in one is an error.
+    note = ehf.document_xml(billing.credit_note(doc, ISSUED))
+    wrong = note.replace(b"<cac:CreditNoteLine>", b"<cac:InvoiceLine>").replace(
+        b"</cac:CreditNoteLine>", b"</cac:InvoiceLine>")
+    assert any("cac:InvoiceLine" in f.text for f in schema.check(wrong))
+
+
+def test_the_schema_checks_many_documents_in_one_run_each_on_its_own() -> None:
+    good = [ehf.document_xml(sample(slug)) for slug in ("vinje", "tokke", "seljord")]
+    broken = _unknown_element(good[1])
+    found = ubl.Schema().check_all([good[0], broken, good[2]])
+    assert [len(f) for f in found] == [0, 1, 0]
+    assert found[1][0].rule == ubl.RULE and "cbc:Colour" in found[1][0].text
+    assert found[1][0].location.startswith("line ")
+    assert ubl.Schema().check_all([]) == []
+
+
+def test_the_schemas_are_fetched_once_from_pinned_jars(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jars = []
+    for i, members in enumerate(({"external/schemas/ubl21/maindoc/UBL-Invoice-2.1.xsd": "i",
+                                  "external/schemas/ubl21/common/UBL-A-2.1.xsd": "a",
+                                  "external/schemas/ubl21/README.txt": "r"},
+                                 {"schemas/CCTS_CCT_SchemaModule.xsd": "c"})):
+        jar = tmp_path / f"{i}.jar"
+        with zipfile.ZipFile(jar, "w") as z:
+            for name, body in members.items():
+                z.writestr(name, body)
+        jars.append(jar)
+    pinned = [(jars[0].as_uri(), hashlib.sha256(jars[0].read_bytes()).hexdigest(),
+               {"external/schemas/ubl21/": ""}),
+              (jars[1].as_uri(), "0" * 64,
+               {"schemas/CCTS_CCT_SchemaModule.xsd": "CCTS_CCT_SchemaModule.xsd"})]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ubl, "JARS", tuple(pinned))
+    with pytest.raises(peppol.RulesError, match="not the pinned"):
+        ubl.fetch()
+    assert not ubl.schemas_dir().exists()
+    pinned[1] = (pinned[1][0], hashlib.sha256(jars[1].read_bytes()).hexdigest(), pinned[1][2])
+    monkeypatch.setattr(ubl, "JARS", tuple(pinned))
+    folder = ubl.fetch()
+    assert folder == ubl.schemas_dir() and folder.is_relative_to(tmp_path / "cache")
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
+        "CCTS_CCT_SchemaModule.xsd", "check.xsd", "common/UBL-A-2.1.xsd",
+        "maindoc/UBL-Invoice-2.1.xsd"]
+    for jar in jars:
+        jar.unlink()  # fetched once: the next call does not download
+    assert ubl.fetch() == folder
 
 
 def test_the_rules_check_organisation_numbers_as_the_model_does(

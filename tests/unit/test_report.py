@@ -273,6 +273,13 @@ def test_a_municipalitys_page_in_chromium_holds_its_data_only(tmp_path: Path) ->
     page = written.pages["vinje"]
     assert page == tmp_path / "out" / "vinje" / "index.html"
 
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "municipality-page.png"  # kept by CI, as report.png
+    screenshot.unlink(missing_ok=True)
+    _chromium_run(binary, tmp_path / "profile", "--window-size=1280,3800",
+                  f"--screenshot={screenshot}", page.resolve().as_uri())
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     dom = _chromium_run(binary, tmp_path / "profile", "--dump-dom", page.resolve().as_uri())
     text = _text(dom)
     assert "Vinje" in text and "Vinjevegen 192, 3890 Vinje" in text
@@ -316,3 +323,37 @@ def test_a_municipalitys_page_in_chromium_holds_its_data_only(tmp_path: Path) ->
     assert report_dom.count("per month.</p>") == len(model.municipalities)  # every one compared
     assert re.search(r'<section class="municipality" id="vinje">.*?data-forecast="4700000.00">',
                      report_dom, re.S)
+
+
+def test_a_municipalitys_page_shows_hostile_text_as_text(tmp_path: Path) -> None:
+    """Names, addresses and device models with markup in them reach the page as text: the page
+    has the same elements and attributes as with plain names."""
+    model = "C1121-8P <img src=x onerror=alert(1)>"
+    hostile = {"vinje.yaml": {
+        "name: Vinje\n": 'name: Vinje <script>alert(1)</script> & "x"\n',
+        "name: Vinje rådhus": "name: Vinje <b>rådhus</b> &amp; 'y'",
+        "address: Vinjevegen 192, 3890 Vinje": "address: <i>Vinjevegen</i> 192 \"&lt;\"",
+        "model: C1121-8P": f"model: {model}"},
+        # priced, so that the page has the same rows as with the plain model
+        "operations-centre.yaml": {"  C1121-8P: 24900.00": f'  "{model}": 24900.00'}}
+    pages = {}
+    for kind, files in (("clean", {}), ("hostile", hostile)):
+        folder = tmp_path / kind
+        shutil.copytree(ROOT / "inventories", folder)
+        for name, edits in files.items():
+            text = (folder / name).read_text()
+            for old, new in edits.items():
+                assert old in text
+                text = text.replace(old, new, 1)
+            (folder / name).write_text(text)
+        written = report.write(inventory.load([folder]), ENV, tmp_path / f"out-{kind}",
+                               today=date(2026, 12, 1), invoices=tmp_path / "none")
+        pages[kind] = written.pages["vinje"].read_text()
+    tags = {kind: re.findall(r"<([a-zA-Z][a-zA-Z0-9]*)((?:\s+[a-z-]+(?:=\"[^\"]*\")?)*)", html)
+            for kind, html in pages.items()}
+    assert [(t, re.findall(r"\s([a-z-]+)", a)) for t, a in tags["hostile"]] == [
+        (t, re.findall(r"\s([a-z-]+)", a)) for t, a in tags["clean"]]
+    shown = _text(pages["hostile"])
+    for value in ('Vinje <script>alert(1)</script> & "x"', "Vinje <b>rådhus</b> &amp; 'y'",
+                  '<i>Vinjevegen</i> 192 "&lt;"', model):
+        assert value in shown, value

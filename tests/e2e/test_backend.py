@@ -1,0 +1,303 @@
+"""A shared state backend: Pulumi's PostgreSQL DIY backend used by two checkouts at once.
+
+A real PostgreSQL from Debian's package runs on loopback with its own data directory (initdb and
+pg_ctl as the ``postgres`` user, a free port, its socket in the test's folder) and is stopped at
+the end. A *checkout* is what an engineer or a CI runner has: a git worktree of this commit with
+its own working state (`.lab/<env>/`, the `Pulumi.<stack>.yaml` files, its copy of the
+inventory folder); what they share is the backend, the lab's key pair (a team's secret, copied
+here) and the secrets passphrase. Both provision through ``pipeline.provision_all``, the
+provision phase of `fellesdrift up` (the phases after it do not touch the backend, and a full
+`up` would not fit the tier's time), against env ``pg`` on 10.106.0.0/16.
+
+Proves: the two checkouts apply two municipalities at the same time and both succeed; a second
+provision of a stack another run holds fails naming the holder; what one checkout wrote the
+other reads (`fellesdrift plan` there shows no changes); the stacks' secrets are ciphertext in
+the table; `doctor` reports the backend without its password; `down` leaves nothing of env pg.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fellesdrift.provision import backend, engine
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "inventories"
+ENV = "pg"
+PASSWORD = "pg-e2e-Secret"
+
+PROVISION = """
+import json, os, sys, time
+from pathlib import Path
+from fellesdrift import environment
+from fellesdrift.inventory import load as inventory
+from fellesdrift.pipeline import job as pipeline
+folder, targets = Path(sys.argv[1]), sys.argv[2:]
+model = inventory.load([folder])
+selection = pipeline.selection(model, "pg", targets, False, "HEAD", [])
+settings = pipeline.stack_settings(environment.get("pg", [folder]), model, say=lambda _: None)
+go = Path(os.environ.get("PG_E2E_GO", ""))
+while go.name and not go.exists():  # prepared: the stack's run starts when the test says go
+    time.sleep(0.05)
+results = pipeline.provision_all(selection, folder, settings, say=lambda _: None, workers=2)
+print(json.dumps([{"stack": r.stack, "changes": r.changes, "error": r.error} for r in results]))
+"""
+
+
+def _pg_bin(program: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"))
+    assert found, f"{program} not found: apt-get install postgresql (scripts/setup.sh)"
+    return str(found[-1])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Postgres:
+    url: str
+    psql_env: dict[str, str]
+
+    def sql(self, query: str) -> str:
+        return subprocess.run(["psql", "-X", "-w", "-At", "-v", "ON_ERROR_STOP=1", "-c", query],
+                              env=self.psql_env, capture_output=True, text=True,
+                              check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    # Its own folder outside pytest's (which only root may enter), owned by the server's user.
+    home = Path(tempfile.mkdtemp(prefix="fellesdrift-pg-"))
+    home.chmod(0o700)
+    shutil.chown(home, "postgres")
+    pwfile = home / "pw"
+    pwfile.write_text(PASSWORD + "\n")
+    pwfile.chmod(0o600)
+    shutil.chown(pwfile, "postgres")
+    data, port = home / "data", _free_port()
+
+    def as_postgres(*argv: str) -> None:
+        proc = subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=False,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{argv[0]}: {proc.stderr[-2000:]}"
+
+    as_postgres(_pg_bin("initdb"), "-D", str(data), "-U", "fellesdrift", "-A", "scram-sha-256",
+                f"--pwfile={pwfile}", "-E", "UTF8")
+    as_postgres(_pg_bin("pg_ctl"), "-D", str(data), "-l", str(home / "log"), "-w", "-o",
+                f"-c listen_addresses=127.0.0.1 -p {port} -k {home}", "start")
+    try:
+        env = {**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(port), "PGUSER": "fellesdrift",
+               "PGPASSWORD": PASSWORD, "PGDATABASE": "postgres"}
+        subprocess.run(["psql", "-X", "-w", "-c", "CREATE DATABASE state"], env=env, check=True,
+                       capture_output=True)
+        yield Postgres(f"postgres://fellesdrift:{PASSWORD}@127.0.0.1:{port}/state"
+                       "?sslmode=disable", {**env, "PGDATABASE": "state"})
+    finally:
+        as_postgres(_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(home)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    root: Path
+    inventories: Path
+    env: dict[str, str]
+
+    def run(self, *argv: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, *argv], cwd=self.root, env=self.env,
+                              capture_output=True, text=True, check=False, timeout=timeout)
+
+    def fellesdrift(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run("-m", "fellesdrift", *args)
+
+    def pulumi(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The engine itself, as this checkout's workspace runs it."""
+        env = {**self.env, **engine.env(backend.Backend(self.env["FELLESDRIFT_BACKEND"], "test"))}
+        return subprocess.run([str(engine.bin_dir() / "pulumi"), *args], cwd=self.root, env=env,
+                              capture_output=True, text=True, check=True)
+
+    def provision(self, *targets: str, go: Path | None = None) -> subprocess.Popen[str]:
+        env = {**self.env, **({"PG_E2E_GO": str(go)} if go else {})}
+        return subprocess.Popen([sys.executable, "-c", PROVISION, str(self.inventories),
+                                 *targets], cwd=self.root, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def results(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-4000:]
+    found: list[dict[str, Any]] = json.loads(out.strip().splitlines()[-1])
+    return found
+
+
+def labeled(kind: str) -> list[str]:
+    listing = ["container", "ls", "-a", "--format", "{{.Names}}"] if kind == "container" \
+        else ["network", "ls", "--format", "{{.Name}}"]
+    return subprocess.run(["podman", *listing, "--filter", f"label=fellesdrift.lab={ENV}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
+def pg_routes() -> list[str]:
+    table = subprocess.run(["ip", "route", "show", "type", "unreachable"], capture_output=True,
+                           text=True, check=True).stdout
+    return [line for line in table.splitlines() if line.split()[1].startswith("10.106.")]
+
+
+def small_inventory(folder: Path, checkout: Path) -> None:
+    """The fixture inventories on 10.106.0.0/16, without GIS and finance hosting: a smaller
+    core, and `-m SLUG` then applies that municipality's stack only (a subscriber to hosting
+    applies the core's stack too, which sizes the hosting from its subscribers)."""
+    for f in (checkout / FIXTURES.relative_to(ROOT)).glob("*.yaml"):  # as the checkout has them
+        text = f.read_text().replace("10.104.", "10.106.")
+        text = re.sub(r"  - service: (gis|okonomi)\n    tier: standard\n", "", text)
+        text = re.sub(r"  - hostname: (gis-01|okonomi-01)\n    role: \w+\n    address: \S+\n",
+                      "", text)
+        (folder / f.name).write_text(text)
+    assert "gis" not in (folder / "tokke.yaml").read_text()
+    assert "gis-01" not in (folder / "operations-centre.yaml").read_text()
+
+
+@pytest.fixture(scope="module")
+def checkouts(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[tuple[Checkout, Checkout]]:
+    assert not labeled("container") and not pg_routes(), "a lab of env pg exists already"
+    made: list[Checkout] = []
+    for name in ("a", "b"):
+        root = tmp_path_factory.mktemp(f"pg-checkout-{name}") / "fellesdrift"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(root), "HEAD"],
+                       check=True, capture_output=True)
+        (root / ".venv").symlink_to(ROOT / ".venv")
+        inventories = root.parent / "inventories"
+        inventories.mkdir()
+        small_inventory(inventories, root)
+        env = {**os.environ, "FELLESDRIFT_ROOT": str(root), "PYTHONPATH": str(root),
+               "FELLESDRIFT_BACKEND": postgres.url}
+        made.append(Checkout(root, inventories, env))
+    try:
+        yield made[0], made[1]
+    finally:
+        for c in made:  # both: each removes the routes and keys it recorded
+            c.fellesdrift("down", "--env", ENV)
+        left = (labeled("container"), labeled("network"), pg_routes())
+        for c in made:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(c.root)], check=False, capture_output=True)
+        assert left == ([], [], []), f"env pg left behind: {left}"
+
+
+def state_rows(postgres: Postgres, like: str) -> dict[str, bytes]:
+    """{key: the object as the engine wrote it} for the table's keys matching ``like``."""
+    rows = postgres.sql(f"SELECT key, data->>'data' FROM pulumi_state WHERE key LIKE '{like}'")
+    return {key: base64.b64decode(data)
+            for key, _, data in (line.partition("|") for line in rows.splitlines())}
+
+
+def test_two_checkouts_share_one_postgres_state(postgres: Postgres,
+                                                checkouts: tuple[Checkout, Checkout]) -> None:
+    a, b = checkouts
+    doctor = a.fellesdrift("doctor", "--env", ENV, "--json")
+    check = next(c for c in json.loads(doctor.stdout)["checks"] if c["name"] == "backend")
+    assert check["ok"], check
+    assert check["version"].startswith("postgres://fellesdrift:****@127.0.0.1:")
+    assert PASSWORD not in doctor.stdout + doctor.stderr
+
+    core = results(a.provision("core"))
+    assert [r["error"] for r in core] == [""], core
+    for name in ("id_ed25519", "id_ed25519.pub"):  # the team's lab key, shared like the backend
+        (b.root / ".lab" / ENV).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(a.root / ".lab" / ENV / name, b.root / ".lab" / ENV / name)
+
+    # Two checkouts, two municipalities, at the same time: both succeed.
+    tokke, vinje = a.provision("tokke"), b.provision("vinje")
+    applied = results(tokke) + results(vinje)
+    assert [(r["stack"], r["error"]) for r in applied] == [("pg.tokke", ""), ("pg.vinje", "")]
+    assert all(r["changes"].get("create", 0) > 0 for r in applied), applied
+    stacks = state_rows(postgres, "state/.pulumi/stacks/%.json")
+    assert sorted(stacks) == [f"state/.pulumi/stacks/fellesdrift/pg.{t}.json"
+                              for t in ("core", "tokke", "vinje")]
+
+    # What A wrote, B reads: its plan of tokke (and of the core) changes nothing. B has no
+    # Pulumi.pg.tokke.yaml of its own: the stack comes from the backend.
+    assert not (b.root / "Pulumi.pg.tokke.yaml").exists()
+    plan = b.fellesdrift("plan", str(b.inventories), "--env", ENV, "-m", "core", "-m", "tokke",
+                         "--json")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    planned = {s["stack"]: s for s in json.loads(plan.stdout)["stacks"]}
+    assert sorted(planned) == ["pg.core", "pg.tokke"]
+    assert all(s["changed"] == 0 and s["changes"].get("same", 0) > 0 for s in planned.values()), \
+        planned
+
+    # The stacks' secrets (the lab driver's serialized providers) are ciphertext in the table.
+    stored = json.loads(a.pulumi("stack", "export", "--stack", "pg.tokke").stdout)
+    ciphertexts = [v["ciphertext"] for r in stored["deployment"]["resources"]
+                   for v in (r.get("inputs") or {}).values()
+                   if isinstance(v, dict) and "ciphertext" in v]
+    assert ciphertexts, "the stack holds no secret to look for"
+    shown = json.loads(a.pulumi("stack", "export", "--show-secrets", "--stack", "pg.tokke").stdout)
+    plaintexts = [json.loads(v["plaintext"]) for r in shown["deployment"]["resources"]
+                  for k, v in (r.get("inputs") or {}).items() if k == "__provider"]
+    assert len(plaintexts) == len(ciphertexts) and all(len(p) > 40 for p in plaintexts)
+    table = postgres.sql("SELECT key || ' ' || data::text FROM pulumi_state")
+    decoded = b"".join(state_rows(postgres, "%").values())
+    for secret in plaintexts:
+        assert secret not in table and secret.encode() not in decoded
+    assert all(c.encode() in decoded for c in ciphertexts)
+
+
+def test_a_second_provision_of_a_held_stack_fails_naming_the_holder(
+        postgres: Postgres, checkouts: tuple[Checkout, Checkout], tmp_path: Path) -> None:
+    a, b = checkouts
+    go = tmp_path / "go"
+    second = b.provision("core", go=go)  # loads and prepares, then waits for go
+    first = a.provision("core")
+    lock_like = "state/.pulumi/locks/%/pg.core/%.json"
+    deadline = time.monotonic() + 300
+    while not (held := state_rows(postgres, lock_like)):
+        assert first.poll() is None, "the first run ended before it took the lock"
+        assert time.monotonic() < deadline, "the first run never took the lock"
+        time.sleep(0.1)
+    go.touch()
+    holder = json.loads(next(iter(held.values())))
+    refused = results(second)
+    who = f"{holder['username']}@{holder['hostname']} (pid {holder['pid']})"
+    assert [r["stack"] for r in refused] == ["pg.core"]
+    assert refused[0]["error"].startswith(f"pg.core is locked by {who}"), refused
+    assert "fellesdrift recover --stack pg.core" in refused[0]["error"]
+    assert [r["error"] for r in results(first)] == [""]  # the holder itself was not disturbed
+    assert not state_rows(postgres, lock_like)
+
+
+def test_a_stale_lock_in_the_table_is_cleared_by_recover(
+        postgres: Postgres, checkouts: tuple[Checkout, Checkout]) -> None:
+    _, b = checkouts
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    content = json.dumps({"pid": gone.pid, "username": "ops", "hostname": socket.gethostname(),
+                          "timestamp": "2026-12-01T12:00:00Z"}).encode()
+    key = "state/.pulumi/locks/organization/fellesdrift/pg.vinje/stale-e2e.json"
+    data = json.dumps({"data": base64.b64encode(content).decode()})
+    postgres.sql(f"INSERT INTO pulumi_state (key, data) VALUES ('{key}', '{data}')")
+    refused = results(b.provision("vinje"))[0]["error"]
+    assert re.match(rf"pg\.vinje is locked by ops@{re.escape(socket.gethostname())} "
+                    rf"\(pid {gone.pid}\)", refused), refused
+    cleared = b.fellesdrift("recover", "--env", ENV, "--stack", "pg.vinje")
+    assert cleared.returncode == 0 and "cleared 1 stale lock" in cleared.stdout, cleared.stderr
+    assert not state_rows(postgres, key)
