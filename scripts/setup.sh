@@ -15,7 +15,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # netavark: podman's network backend; ca-certificates: the Go module proxy and PyPI over TLS
 # python3-venv: `python3 -m venv` (.venv)
 # chromium: headless, renders the HTML report in tests/unit/test_report.py
-# libxml2-utils: xmllint checks every invoice against the UBL 2.1 XML Schema (fellesdrift/ubl.py)
+# libxml2-utils: xmllint checks every invoice against the UBL 2.1 XML Schema (fellesdrift/report/ubl.py)
 # frr: `vtysh --dryrun` checks the rendered router configurations in tests/unit (its daemons are
 #      not wanted here: they are disabled right after installing)
 # nginx, unbound: `nginx -t` and `unbound-checkconf` read the role templates rendered from a

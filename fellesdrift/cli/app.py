@@ -489,12 +489,13 @@ def converge_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = 
     hosts_, inventory_file = _provisioned(model, env)
     with ConvergeView(console) as view:
         first = converge.run(env, inventory_file, len(hosts_), progress=view.update, limit=limit)
-    idempotence = None
+    second = None
     if check_idempotence and first.ok:
         with ConvergeView(console, "converge again (idempotence)") as view:
             second = converge.run(env, inventory_file, len(hosts_), progress=view.update,
                                   limit=limit)
-        idempotence = converge.judge(second, waivers)
+    names = [h.name for h in hosts_ if limit is None or h.name in _limit_names(limit, hosts_)]
+    idempotence = pipeline.record_converge(env, names, first, second, waivers)
     ok = first.ok and (idempotence is None or idempotence.ok)
     if as_json:
         data = {**_converge_json(first), "ok": ok}
@@ -525,6 +526,7 @@ def verify_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = No
     chosen = [h for h in hosts_ if limit is None or h.name in _limit_names(limit, hosts_)]
     with console.status(f"verifying {len(chosen)} hosts …"):
         verdicts = verify.run(env, inventory_file, chosen, workers=workers)
+    pipeline.record_verify(env, verdicts)
     ok = all(v.ok for v in verdicts.values())
     if as_json:
         out.print_json(data={"ok": ok, "hosts": {
@@ -632,6 +634,7 @@ def network(paths: PathsArg = None, env: EnvOpt = "lab",
         results = push.run(model, env, hosts, dry_run=dry_run, municipalities=municipality,
                            workers=workers,
                            progress=lambda d, what: status.update(f"network {d}: {what}"))
+    pipeline.record_network(env, results, dry_run=dry_run)
     failed = [r for r in results if r.status == "failed"]
     if as_json:
         out.print_json(data={"ok": not failed, "dry_run": dry_run,

@@ -45,7 +45,7 @@ PROGRAMS = (
             "(fellesdrift/ubl.py)"),
     Program("python3", "python3", "set-up: the interpreter of .venv"),
     Program("psql", "postgresql-client-common", "a postgres:// state backend: doctor's check, "
-            "recover's locks (fellesdrift/backend.py)"),
+            "recover's locks (fellesdrift/provision/backend.py)"),
 )
 
 

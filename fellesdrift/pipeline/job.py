@@ -298,6 +298,46 @@ def _isolated(verdict: verify.HostVerdict) -> bool:
     return outcomes == {"passed"}
 
 
+# --- Every phase records its own status (up, and each phase's command run alone) ------------
+
+
+def record_converge(env: str, names: list[str], first: converge.ConvergeResult,
+                    second: converge.ConvergeResult | None, waivers: list[converge.Waiver],
+                    every: bool = False) -> converge.Idempotence | None:
+    """Record a converge: with its second run, whether each host converged (idempotent, the
+    waivers applied); without one, the hosts the first run failed on, and with ``every`` (`up`,
+    whose second run did not happen) every other host as not converged either: a first run
+    alone cannot show idempotence. Returns the second run's judgement."""
+    if second is None:
+        found = {h: status.PhaseResult(False, f"first run: {r.failed} failed, {r.unreachable} "
+                                       "unreachable")
+                 for h, r in first.recap.items() if h in names and (r.failed or r.unreachable)}
+        if every:
+            found = status.from_converge(first.recap, {}, names) | found
+        if found:
+            status.record(env, "converge", found)
+        return None
+    idempotence = converge.judge(second, waivers)
+    unwaived = Counter(t.host for t in idempotence.changed)
+    status.record(env, "converge",
+                  status.from_converge(first.recap, second.recap, names, unwaived))
+    return idempotence
+
+
+def record_network(env: str, results: list[push.DeviceResult], dry_run: bool = True) -> None:
+    """Record whether each router's running configuration is the intended one: after a dry run
+    it is when nothing differs; after a push, when it was pushed (read back) or unchanged."""
+    good = ("unchanged",) if dry_run else ("unchanged", "changed")
+    status.record(env, "network", {
+        r.device: status.PhaseResult(r.status in good, r.error or (
+            "running = intended" if r.status in good else "running differs from intended"))
+        for r in results})
+
+
+def record_verify(env: str, verdicts: dict[str, verify.HostVerdict]) -> None:
+    status.record(env, "verify", status.from_verdicts(verdicts))
+
+
 #: Called once when `up` ends: with its outcome, or with the exception that ended it.
 Done = Callable[[Outcome | None, BaseException | None], Any]
 
@@ -361,21 +401,13 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
         outcome.network = push.run(model, env, outcome.hosts, workers=8)
         say("converging again: a second run must change nothing …")
         second = converge_run()
-        outcome.idempotence = converge.judge(second, waivers)
-        unwaived = Counter(t.host for t in outcome.idempotence.changed)
-        status.record(env, "converge",
-                      status.from_converge(first.recap, second.recap, names, unwaived))
+        outcome.idempotence = record_converge(env, names, first, second, waivers)
         # In sync: after everything, each router's running configuration still equals the
         # intended one (a dry run: reads, diffs, touches nothing).
         outcome.in_sync = push.run(model, env, outcome.hosts, workers=8, dry_run=True)
-        status.record(env, "network", {
-            r.device: status.PhaseResult(r.status == "unchanged",
-                                         r.error or ("running = intended"
-                                                     if r.status == "unchanged"
-                                                     else "running differs from intended"))
-            for r in outcome.in_sync})
+        record_network(env, outcome.in_sync)
     else:
-        status.record(env, "converge", status.from_converge(first.recap, {}, names))
+        record_converge(env, names, first, None, waivers, every=True)
     neighbours = (affected.neighbours(every, selection.municipalities)
                   if limit is not None and selection.municipalities else [])
     if neighbours:
@@ -385,7 +417,7 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
             verify.SUITES / f"test_site_client.py::{ISOLATION_CHECK}"])
     say("verifying …")
     outcome.verdicts = verify.run(env, inventory, outcome.hosts)
-    status.record(env, "verify", status.from_verdicts(outcome.verdicts))
+    record_verify(env, outcome.verdicts)
     outcome.report = report.write(model, env, report.default_folder(env), every)
     outcome.seconds = time.monotonic() - started
     return outcome

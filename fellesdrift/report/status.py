@@ -19,16 +19,14 @@ a host is *unknown*, never ok. A site is converged when all four checks are ok.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
+from fellesdrift import files
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.paths import lab_dir
 from fellesdrift.plan import naming
@@ -93,29 +91,12 @@ def load(env: str) -> Record:
     return found
 
 
-@contextlib.contextmanager
-def _locked(env: str) -> Iterator[None]:
-    folder = lab_dir(env)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".status.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _locked(env: str) -> contextlib.AbstractContextManager[None]:
+    return files.locked(lab_dir(env) / ".status.lock")
 
 
 def _write_atomically(file: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_atomic(file, text, mode=0o600)
 
 
 def record(env: str, phase: str, results: Mapping[str, PhaseResult]) -> Path:

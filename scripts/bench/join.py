@@ -3,7 +3,7 @@
 
 The design says a join costs one municipality, whatever the centre's size: `up -m SLUG`
 provisions the new municipality's stack and converges, pushes and verifies its hosts and the
-centre hosts rendered from it (fellesdrift/affected.py), not the whole lab. This measures it.
+centre hosts rendered from it (fellesdrift/plan/affected.py), not the whole lab. This measures it.
 
 Join mode (``--centre FOLDER ENV``, given once per centre, e.g. a centre of 3 municipalities
 and one of 13): for each centre, in the same run, the lab ``ENV`` made from ``FOLDER`` must be

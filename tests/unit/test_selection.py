@@ -78,7 +78,7 @@ def test_destroying_a_municipality_that_still_has_its_file_is_refused() -> None:
         select(MODEL, ["core", "tokke", "vinje"], [], None, ["vinje"])
 
 
-# --- Which hosts a municipality selection touches (fellesdrift/affected.py) -------------------
+# --- Which hosts a municipality selection touches (fellesdrift/plan/affected.py) --------------
 
 def _host(name: str, *groups: str) -> Host:
     return Host(name, f"unit-{name}", groups, "10.104.0.1", "ops", 22, "ssh-ed25519 AAAA")
