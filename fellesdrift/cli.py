@@ -36,7 +36,7 @@ from . import report as reporting
 from . import schema as schemas
 from . import status as statuses
 from .change import apply as changes
-from .change import gate, planfile
+from .change import audit, gate, planfile
 from .display import ConvergeView
 from .engine import EngineError
 from .model import SCHEMA_VERSION, Inventory
@@ -824,7 +824,7 @@ def main() -> None:
         sys.exit(2)
     except (EngineError, backend.BackendError, lab.LabError, provision.ProvisionError,
             topology.TopologyError,
-            statuses.StatusError, invoicing.InvoiceError, ci.PlanError) as e:
+            statuses.StatusError, invoicing.InvoiceError, ci.PlanError, audit.AuditError) as e:
         console.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)
 
