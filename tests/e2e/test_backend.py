@@ -232,6 +232,12 @@ def test_two_checkouts_share_one_postgres_state(postgres: Postgres,
     assert sorted(stacks) == [f"state/.pulumi/stacks/fellesdrift/pg.{t}.json"
                               for t in ("core", "tokke", "vinje")]
 
+    # B's doctor sees the three stacks A and B wrote (docs/scaling.md quotes these sizes).
+    seen = b.fellesdrift("doctor", "--env", ENV, "--json")
+    check = next(c for c in json.loads(seen.stdout)["checks"] if c["name"] == "backend")
+    assert check["ok"] and ": reachable, 3 stack(s), " in check["version"], check
+    print("\n" + postgres.sql("SELECT key, length(data::text) FROM pulumi_state ORDER BY key"))
+
     # What A wrote, B reads: its plan of tokke (and of the core) changes nothing. B has no
     # Pulumi.pg.tokke.yaml of its own: the stack comes from the backend.
     assert not (b.root / "Pulumi.pg.tokke.yaml").exists()
