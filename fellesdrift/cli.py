@@ -315,17 +315,23 @@ def plan(paths: PathsArg = None, env: EnvOpt = "lab", municipality: Municipality
                                      say=lambda line: console.print(f"  {line}"),
                                      workers=workers, preview=True)
     ok = _stack_lines(results)
+    deltas = changes.invoice_deltas(model, env, selection.municipalities)
+    for delta in deltas:
+        console.print(f"  {delta.summary()}", markup=False, soft_wrap=True)
+        for line in delta.lines:
+            console.print(f"    {line}", markup=False, soft_wrap=True)
     if plan_out is not None and ok:
         planfile.write(plan_out, planfile.Plan(
             env, selection.core, selection.municipalities,
             planfile.inputs(inventory.files(paths or [INVENTORIES])), statuses.now(),
-            [{"stack": r.stack, "changes": r.changes} for r in results]))
+            [{"stack": r.stack, "changes": r.changes} for r in results],
+            [d.as_dict() for d in deltas]))
         console.print(f"  plan kept in {plan_out}: apply it with `fellesdrift up --plan "
                       f"{plan_out}`", markup=False, soft_wrap=True)
     if as_json:
         out.print_json(data={"ok": ok, "stacks": [
             {"stack": r.stack, "changes": r.changes, "changed": r.changed, "error": r.error}
-            for r in results]})
+            for r in results], "invoices": [d.as_dict() for d in deltas]})
     if not ok:
         raise typer.Exit(1)
 
