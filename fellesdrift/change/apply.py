@@ -7,11 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from fellesdrift.change import audit, gate, planfile
+from fellesdrift.change import audit, gate, invoices, planfile
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.pipeline import job as pipeline
+from fellesdrift.report import invoice as invoicing
 
 
 def planned(path: Path, env: str, paths: list[Path], selected: bool) -> planfile.Plan:
@@ -38,6 +40,8 @@ class Apply:
     municipalities: dict[str, str]
     emergency: str | None
     plan: planfile.Plan | None
+    #: Each municipality's monthly invoice as this apply leaves it (the next plan's "before").
+    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: After `up --plan`: each stack whose applied changes differ from the plan's.
     unplanned: list[str] = field(default_factory=list)
 
@@ -55,6 +59,7 @@ class Apply:
             municipalities=self.municipalities, destroyed=list(self.selection.destroy),
             outcome=outcome, error=None if error is None else f"{type(error).__name__}: {error}",
             emergency=self.emergency, planned=self.plan is not None)
+        record["invoices"] = self.invoices
         if self.unplanned:
             record |= {"outcome": "failed: not as planned", "unplanned": self.unplanned}
         audit.append(self.env, record)
@@ -74,7 +79,16 @@ def start(model: Inventory, env: str, selection: pipeline.Selection, paths: list
     digest = plan.digest if plan else planfile.digest(planfile.inputs(inventory.files(paths)))
     return Apply(env, selection, digest,
                  {s: gate.inputs(model.centre, model.municipality(s))
-                  for s in selection.municipalities}, emergency, plan)
+                  for s in selection.municipalities}, emergency, plan,
+                 invoices={s: invoicing.invoice(model.centre, model.municipality(s)).as_dict()
+                           for s in selection.municipalities})
+
+
+def invoice_deltas(model: Inventory, env: str, slugs: list[str]) -> list[invoices.Delta]:
+    """The plan's invoice part: each municipality's invoice as last applied and as planned."""
+    before = audit.invoices(env)
+    return [invoices.delta(before.get(s), invoicing.invoice(model.centre, model.municipality(s)))
+            for s in slugs]
 
 
 def record_down(env: str, stacks: list[str], failed: list[str]) -> None:

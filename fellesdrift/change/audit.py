@@ -4,8 +4,8 @@
 records the lab's removal as one more line). Each line of an apply says who (``SUDO_USER``, else
 the login name), when (UTC), the digest of the plan it applied (`up --plan`) or of its inputs,
 which stacks and municipalities it worked on with the digest of each municipality's inputs
-(:func:`fellesdrift.change.gate.inputs`), what changed per phase as the pipeline's outcome knows
-it, the outcome, and an emergency's reason. Nothing rewrites a line.
+(:func:`fellesdrift.change.gate.inputs`) and its monthly invoice, what changed per phase as the
+pipeline's outcome knows it, the outcome, and an emergency's reason. Nothing rewrites a line.
 """
 
 from __future__ import annotations
@@ -103,10 +103,10 @@ def entries(env: str) -> Iterator[dict[str, Any]]:
             yield record
 
 
-def applied(env: str) -> dict[str, str]:
-    """Each municipality's inputs as of its last successful apply (slug → digest); a
-    municipality destroyed since (or the whole lab, by `down`) has none."""
-    last: dict[str, str] = {}
+def _last(env: str, key: str) -> dict[str, Any]:
+    """``key`` of each municipality's last successful apply; a municipality destroyed since
+    (or the whole lab, by `down`) has none."""
+    last: dict[str, Any] = {}
     for record in entries(env):
         if record.get("command") == "down":
             last.clear()
@@ -114,8 +114,19 @@ def applied(env: str) -> dict[str, str]:
         for slug in record.get("destroyed") or []:
             last.pop(slug, None)
         if record.get("outcome") == "ok":
-            last.update(record.get("municipalities") or {})
+            last.update(record.get(key) or {})
     return last
+
+
+def applied(env: str) -> dict[str, str]:
+    """Each municipality's inputs as of its last successful apply (slug → digest)."""
+    return {slug: str(digest) for slug, digest in _last(env, "municipalities").items()}
+
+
+def invoices(env: str) -> dict[str, dict[str, Any]]:
+    """Each municipality's monthly invoice as of its last successful apply (as
+    :meth:`fellesdrift.invoice.Invoice.as_dict` gives it)."""
+    return _last(env, "invoices")
 
 
 @dataclass(frozen=True)

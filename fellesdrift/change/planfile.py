@@ -72,6 +72,8 @@ class Plan:
     inputs: dict[str, str]
     created: str
     stacks: list[dict[str, Any]] = field(default_factory=list)
+    #: Each municipality's invoice before and after (:meth:`.invoices.Delta.as_dict`).
+    invoices: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def digest(self) -> str:
@@ -81,7 +83,7 @@ class Plan:
         return {"version": FILE_VERSION, "env": self.env, "created": self.created,
                 "digest": self.digest,
                 "selection": {"core": self.core, "municipalities": self.municipalities},
-                "stacks": self.stacks, "inputs": self.inputs}
+                "stacks": self.stacks, "invoices": self.invoices, "inputs": self.inputs}
 
 
 def _moved(changes: dict[str, int]) -> dict[str, int]:
@@ -117,7 +119,8 @@ def load(path: Path) -> Plan:
         plan = Plan(env=str(data["env"]), core=bool(data["selection"]["core"]),
                     municipalities=[str(s) for s in data["selection"]["municipalities"]],
                     inputs={str(k): str(v) for k, v in data["inputs"].items()},
-                    created=str(data["created"]), stacks=list(data.get("stacks", [])))
+                    created=str(data["created"]), stacks=list(data.get("stacks", [])),
+                    invoices=list(data.get("invoices", [])))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise PlanFileError(f"{path}: not a plan written by `fellesdrift plan --out` ({e})"
                             ) from None

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from fellesdrift import environment
 from fellesdrift.change import apply as changes
-from fellesdrift.change import gate, planfile
+from fellesdrift.change import audit, gate, planfile
 from fellesdrift.cli import invoice as invoice_cmd
 from fellesdrift.cli.display import ConvergeView
 from fellesdrift.converge import run as converge
@@ -325,11 +325,17 @@ def plan(paths: PathsArg = None, env: EnvOpt = "lab", municipality: Municipality
                                      say=lambda line: console.print(f"  {line}"),
                                      workers=workers, preview=True)
     ok = _stack_lines(results)
+    deltas = changes.invoice_deltas(model, env, selection.municipalities)
+    for delta in deltas:
+        console.print(f"  {delta.summary()}", markup=False, soft_wrap=True)
+        for line in delta.lines:
+            console.print(f"    {line}", markup=False, soft_wrap=True)
     if plan_out is not None and ok:
         planfile.write(plan_out, planfile.Plan(
             env, selection.core, selection.municipalities,
             planfile.inputs(inventory.files(list(environ.inventory))), statuses.now(),
-            [{"stack": r.stack, "changes": r.changes} for r in results]))
+            [{"stack": r.stack, "changes": r.changes} for r in results],
+            [d.as_dict() for d in deltas]))
         console.print(f"  plan kept in {plan_out}: apply it with `fellesdrift up --plan "
                       f"{plan_out}`", markup=False, soft_wrap=True)
     if as_json:
@@ -337,7 +343,7 @@ def plan(paths: PathsArg = None, env: EnvOpt = "lab", municipality: Municipality
             {"stack": r.stack, "changes": r.changes, "changed": r.changed, "error": r.error}
             | ({"declared": [{"type": t, "name": n} for t, n in r.declared]}
                if r.declared else {})
-            for r in results]})
+            for r in results], "invoices": [d.as_dict() for d in deltas]})
     if not ok:
         raise typer.Exit(1)
 
@@ -841,7 +847,7 @@ def main() -> None:
         console.print(f"error: {e}; nothing was made.", markup=False, soft_wrap=True)
         sys.exit(2)
     except (EngineError, FellesdriftError, backend.BackendError, topology.TopologyError,
-            statuses.StatusError, invoicing.InvoiceError, ci.PlanError) as e:
+            statuses.StatusError, invoicing.InvoiceError, ci.PlanError, audit.AuditError) as e:
         # FellesdriftError: the lab's, provision's, the drivers', the environments' …
         console.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)

@@ -198,11 +198,6 @@ def destroy(env: str, target: str, on_output: Output = None) -> None:
         raise ProvisionError(explain(stack.name, e)) from None
 
 
-def locks(env: str, target: str) -> list[backend.Lock]:
-    """The locks the environment's backend holds for a stack, with who holds them."""
-    return backend.for_environment(env).locks(stack_name(env, target))
-
-
 def _alive(holder: dict[str, Any]) -> bool:
     if holder.get("hostname") not in (None, socket.gethostname()):
         return True  # another machine's: cannot tell, so never break it

@@ -234,6 +234,12 @@ def test_two_checkouts_share_one_postgres_state(postgres: Postgres,
     assert sorted(stacks) == [f"state/.pulumi/stacks/fellesdrift/pg.{t}.json"
                               for t in ("core", "tokke", "vinje")]
 
+    # B's doctor sees the three stacks A and B wrote (docs/scaling.md quotes these sizes).
+    seen = b.fellesdrift("doctor", "--env", ENV, "--json")
+    check = next(c for c in json.loads(seen.stdout)["checks"] if c["name"] == "backend")
+    assert check["ok"] and ": reachable, 3 stack(s), " in check["version"], check
+    print("\n" + postgres.sql("SELECT key, length(data::text) FROM pulumi_state ORDER BY key"))
+
     # What A wrote, B reads: its plan of tokke (and of the core) changes nothing. B has no
     # Pulumi.pg.tokke.yaml of its own: the stack comes from the backend.
     assert not (b.root / "Pulumi.pg.tokke.yaml").exists()
@@ -285,19 +291,30 @@ def test_a_second_provision_of_a_held_stack_fails_naming_the_holder(
     assert not state_rows(postgres, lock_like)
 
 
-def test_a_stale_lock_in_the_table_is_cleared_by_recover(
+def test_recover_refuses_a_live_holder_and_clears_a_stale_lock_in_the_table(
         postgres: Postgres, checkouts: tuple[Checkout, Checkout]) -> None:
     _, b = checkouts
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    content = json.dumps({"pid": gone.pid, "username": "ops", "hostname": socket.gethostname(),
+    # A lock row the way the engine writes one, held by a live process of this machine.
+    holder = subprocess.Popen(["sleep", "300"])
+    content = json.dumps({"pid": holder.pid, "username": "ops", "hostname": socket.gethostname(),
                           "timestamp": "2026-12-01T12:00:00Z"}).encode()
-    key = "state/.pulumi/locks/organization/fellesdrift/pg.vinje/stale-e2e.json"
+    key = "state/.pulumi/locks/organization/fellesdrift/pg.vinje/held-e2e.json"
     data = json.dumps({"data": base64.b64encode(content).decode()})
     postgres.sql(f"INSERT INTO pulumi_state (key, data) VALUES ('{key}', '{data}')")
-    refused = results(b.provision("vinje"))[0]["error"]
-    assert re.match(rf"pg\.vinje is locked by ops@{re.escape(socket.gethostname())} "
-                    rf"\(pid {gone.pid}\)", refused), refused
+    who = f"ops@{socket.gethostname()} (pid {holder.pid})"
+    try:
+        refused = results(b.provision("vinje"))[0]["error"]
+        assert refused.startswith(f"pg.vinje is locked by {who}"), refused
+        busy = b.fellesdrift("recover", "--env", ENV, "--stack", "pg.vinje")
+        assert busy.returncode != 0, busy.stdout
+        assert f"pg.vinje is locked by {who}, which is still running (backend " \
+               "postgres://fellesdrift:****@127.0.0.1:" in busy.stderr, busy.stderr
+        assert PASSWORD not in busy.stdout + busy.stderr and state_rows(postgres, key)
+    finally:
+        holder.kill()
+        holder.wait()
+    # Its holder is gone: the lock is stale, and recover clears it from the table.
     cleared = b.fellesdrift("recover", "--env", ENV, "--stack", "pg.vinje")
     assert cleared.returncode == 0 and "cleared 1 stale lock" in cleared.stdout, cleared.stderr
     assert not state_rows(postgres, key)
+    assert [r["error"] for r in results(b.provision("vinje"))] == [""]

@@ -122,3 +122,13 @@ def test_up_with_a_plan_that_selects_nothing_applies_nothing(tmp_path: Path,
     assert not audit.path(ENV).exists()
     nothing_made()
 
+
+
+def test_up_with_a_broken_audit_log_names_its_line(folder: Path) -> None:
+    audit.path(ENV).parent.mkdir(parents=True, exist_ok=True)
+    audit.path(ENV).write_text('{"command": "up"}\n{"command": \n')
+    proc = fellesdrift("up", str(folder), "--env", ENV)
+    assert proc.returncode == 2
+    assert f"{audit.path(ENV)}:2: not an audit record" in " ".join(proc.stderr.split())
+    assert "Traceback" not in proc.stderr
+    nothing_made()

@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,26 @@ def test_an_apply_of_a_plan_other_than_planned_is_recorded_as_failed(state: Path
     assert record["planned"] is True and record["digest"] == plan.digest
     assert record["outcome"] == "failed: not as planned"
     assert audit.applied(ENV) == {}  # not a successful apply: the gate still sees a change
+
+
+def test_the_plans_invoice_part_is_the_change_since_the_last_apply_line_by_line(
+        state: Path, samples: Path) -> None:
+    model = inventory.load([samples])
+    first = apply.invoice_deltas(model, ENV, ["tokke"])[0]
+    assert first.before is None and "first apply" in first.summary()
+    applied_ok(model, ["tokke"])
+    same = apply.invoice_deltas(model, ENV, ["tokke"])[0]
+    assert same.lines == () and same.summary().startswith("invoice tokke: unchanged, ")
+    tokke = samples / "tokke.yaml"
+    tokke.write_text(tokke.read_text().replace("  administration: 75\n",
+                                               "  administration: 85\n"))
+    delta = apply.invoice_deltas(inventory.load([samples]), ENV, ["tokke"])[0]
+    changed = {(c.service, c.area): c for c in delta.lines}
+    # drift counts every area at 130.00 per user: ten more in administration.
+    assert changed[("drift", "administration")].change == Decimal("1300.00")
+    assert str(changed[("drift", "administration")]) == (
+        "drift (administration): Standard: 75 users in administration = 9750.00 → Standard: 85 "
+        "users in administration = 11050.00, +1 300.00 NOK")
+    assert delta.before is not None
+    assert delta.after - delta.before == sum(c.change for c in delta.lines)
+    assert "→" in delta.summary() and delta.as_dict()["lines"]

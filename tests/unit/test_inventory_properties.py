@@ -162,7 +162,16 @@ def test_the_untouched_file_loads() -> None:
 RENDER_SETTINGS = settings(max_examples=int(os.environ.get("FD_RENDER_EXAMPLES", "8")),
                            deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ENV = "unit"
-DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class DUMPER(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # noqa: N801
+    """Every string double-quoted, as a municipality writing text should: PyYAML leaves some
+    plain (`n`, `y`, `00:00`) that YAML 1.1 reads as booleans or base-60 numbers, and the
+    loader refuses those on purpose (tests/unit/bad_inventories)."""
+
+
+DUMPER.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style='"'))
 AWKWARD = "\"'\\#;<>&$`|!%{}[]*?~=,:@^()/\u00e6\u00f8\u00e5\u00c6\u00d8\u00c5\u00e9\u00fc\u00a0"
 
 
