@@ -17,7 +17,8 @@ class AccessError(FellesdriftError, ValueError):
     """A key is not what it should be, or ssh-keygen failed."""
 
 
-def _env_dir(env: str) -> Path:
+def env_dir(env: str) -> Path:
+    """The environment's own folder (0700), made on first use."""
     if not env or "/" in env or env.startswith("."):
         raise AccessError(f"invalid lab env name {env!r}")
     d = lab_dir(env)
@@ -39,7 +40,7 @@ def check_key_line(key: str, what: str) -> str:
 
 def lab_keypair(env: str) -> tuple[Path, str]:
     """The lab's ed25519 key pair (made once); returns (private key path, public key line)."""
-    d = _env_dir(env)
+    d = env_dir(env)
     key = d / "id_ed25519"
     with locked(d / _LOCK_NAME):
         if not key.exists() or not key.with_suffix(".pub").exists():
@@ -91,7 +92,7 @@ def update_known_hosts_text(text: str, ip: str, host_key: str | None) -> str:
 
 
 def _edit_known_hosts(env: str, ip: str, host_key: str | None) -> None:
-    d = _env_dir(env)
+    d = env_dir(env)
     path = known_hosts_path(env)
     with locked(d / _LOCK_NAME):
         text = path.read_text() if path.exists() else ""

@@ -32,12 +32,10 @@ from fellesdrift.inventory.problems import Problem
 from fellesdrift.paths import INVENTORIES
 from fellesdrift.pipeline import doctor
 from fellesdrift.pipeline import job as pipeline
-from fellesdrift.plan import naming, topology
+from fellesdrift.plan import naming
 from fellesdrift.provision import backend, ci, drivers
 from fellesdrift.provision import hosts as lab_hosts
 from fellesdrift.provision import stacks as provision
-from fellesdrift.provision.engine import EngineError
-from fellesdrift.report import invoice as invoicing
 from fellesdrift.report import report as reporting
 from fellesdrift.report import status as statuses
 from fellesdrift.verify import run as verify
@@ -829,26 +827,14 @@ def main() -> None:
     """Entry point: user errors become one clear message and a non-zero exit."""
     try:
         app()
-    except inventory.InventoryError as e:
-        for p in e.problems:
-            console.print(str(p), markup=False, soft_wrap=True)
-        console.print(f"{len(e.problems)} problem(s); nothing was applied.")
-        sys.exit(1)
-    except (scaffold.ScaffoldError, migration.MigrationError) as e:
-        _problems(e.problems, "nothing was written")
-        sys.exit(1)
-    except converge.WaiverError as e:
+    except FellesdriftError as e:  # every error of the platform's: its lines, its exit status
+        for line in e.lines():
+            console.print(line, markup=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except (gate.GateError, planfile.PlanFileError) as e:
         console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
         sys.exit(1)
-    except (pipeline.SelectionError, gate.GateError, planfile.PlanFileError) as e:
-        console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
-        sys.exit(1)
-    except pipeline.PreflightError as e:
-        console.print(f"error: {e}; nothing was made.", markup=False, soft_wrap=True)
-        sys.exit(2)
-    except (EngineError, FellesdriftError, backend.BackendError, topology.TopologyError,
-            statuses.StatusError, invoicing.InvoiceError, ci.PlanError, audit.AuditError) as e:
-        # FellesdriftError: the lab's, provision's, the drivers', the environments' …
+    except (backend.BackendError, audit.AuditError) as e:
         console.print(f"error: {e}", markup=False, soft_wrap=True)
         sys.exit(2)
 

@@ -22,6 +22,7 @@ import ansible_runner
 import yaml
 
 from fellesdrift.access import credentials
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.paths import PLAYBOOKS, ROOT, lab_dir
 
 
@@ -233,8 +234,11 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
 WAIVERS = PLAYBOOKS / "idempotence-waivers.yml"
 
 
-class WaiverError(ValueError):
+class WaiverError(FellesdriftError, ValueError):
     """The waiver file is malformed (one message naming the file, the entry and the field)."""
+
+    exit_code = 1
+    consequence = "nothing was applied"
 
 
 @dataclass(frozen=True)

@@ -25,16 +25,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from fellesdrift.inventory import safeyaml
 from fellesdrift.inventory.load import CENTRE_FILE, PLACEHOLDER, files
 from fellesdrift.inventory.model import SCHEMA_VERSION
-from fellesdrift.inventory.problems import Problem
+from fellesdrift.inventory.problems import Problem, ProblemsError
 from fellesdrift.inventory.schema import MODELINE_PREFIX, modeline
 
 
-class MigrationError(Exception):
+class MigrationError(ProblemsError):
     """A file that cannot be migrated, with the problems that say why."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
+    consequence = "nothing was written"
 
 
 @dataclass(frozen=True)

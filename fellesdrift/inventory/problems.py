@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from fellesdrift.errors import FellesdriftError
+
 
 def _shown(text: str) -> str:
     """Text fit for one line of a terminal or a CI log: a character that is not printable
@@ -34,9 +36,25 @@ class Problem:
         return asdict(self)
 
 
-class InventoryError(Exception):
-    """Raised by :func:`fellesdrift.inventory.load` with every problem of every file."""
+class ProblemsError(FellesdriftError):
+    """Input refused, with every problem found (each names file, line, field and rule)."""
+
+    exit_code = 1
+    consequence = "nothing was applied"
 
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
+
+    def lines(self) -> list[str]:
+        files = len({p.file for p in self.problems})
+        return [*map(str, self.problems),
+                f"{len(self.problems)} problem(s) in {files} file(s); {self.consequence}."]
+
+
+class InventoryError(ProblemsError):
+    """Raised by :func:`fellesdrift.inventory.load` with every problem of every file."""
+
+    def lines(self) -> list[str]:
+        return [*map(str, self.problems),
+                f"{len(self.problems)} problem(s); nothing was applied."]

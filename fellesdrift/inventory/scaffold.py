@@ -19,7 +19,7 @@ from typing import Any, get_args
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.addressing import free_prefixes
 from fellesdrift.inventory.model import SCHEMA_VERSION, Inventory, SiteKind
-from fellesdrift.inventory.problems import Problem
+from fellesdrift.inventory.problems import Problem, ProblemsError
 from fellesdrift.inventory.safeyaml import plain_scalar
 from fellesdrift.inventory.schema import modeline
 
@@ -41,12 +41,10 @@ assert set(KINDS) == set(get_args(SiteKind))
 _FIRST_VLAN = 100
 
 
-class ScaffoldError(Exception):
+class ScaffoldError(ProblemsError):
     """`new` cannot write the file; the problems say why."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
+    consequence = "nothing was written"
 
 
 @dataclass

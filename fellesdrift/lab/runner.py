@@ -33,8 +33,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fellesdrift.access import keys
 from fellesdrift.errors import FellesdriftError
-from fellesdrift.paths import lab_dir
 
 #: Label key on every container and network of a lab; the value is the env name.
 LABEL = "fellesdrift.lab"
@@ -100,11 +100,10 @@ def _podman_json(*args: str, what: str) -> Any:
 
 
 def _env_dir(env: str) -> Path:
-    if not env or "/" in env or env.startswith("."):
-        raise LabError(f"invalid lab env name {env!r}")
-    d = lab_dir(env)
-    d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return d
+    try:
+        return keys.env_dir(env)
+    except keys.AccessError as exc:
+        raise LabError(str(exc)) from None
 
 
 def _inspect(kind: str, name: str) -> dict[str, Any] | None:

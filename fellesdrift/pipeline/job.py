@@ -38,9 +38,14 @@ Say = Callable[[str], Any]
 class SelectionError(FellesdriftError, ValueError):
     """A selection the user asked for that cannot be applied safely; nothing was applied."""
 
+    exit_code = 1
+    consequence = "nothing was applied"
+
 
 class PreflightError(FellesdriftError, RuntimeError):
     """A program `up` needs is missing; nothing was made."""
+
+    consequence = "nothing was made"
 
 
 #: The check of a site client that says whether it reaches another municipality's hosts: run on

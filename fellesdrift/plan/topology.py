@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.inventory.addressing import format_prefix, parse_prefix
 from fellesdrift.inventory.model import Inventory, Municipality, OperationsCentre, Site
 from fellesdrift.plan import functions
@@ -27,7 +28,7 @@ SHARED_FUNCTIONS = functions.SHARED_FUNCTIONS
 HOSTING_SERVICE = functions.HOSTING_SERVICE
 
 
-class TopologyError(ValueError):
+class TopologyError(FellesdriftError, ValueError):
     pass
 
 

@@ -11,13 +11,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.provision.stacks import CORE, stack_name
 
 #: The image-less shell runner that hosts the lab (rootful Podman on Debian).
 RUNNER_TAGS = ["podman"]
 
 
-class PlanError(ValueError):
+class PlanError(FellesdriftError, ValueError):
     """The plan JSON is not what `fellesdrift plan --json` prints."""
 
 

@@ -9,13 +9,14 @@ from functools import cache
 from pathlib import Path
 
 from fellesdrift.access.stack_encryption import passphrase_env
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.paths import ROOT
 from fellesdrift.provision import backend
 
 BUILD = ROOT / "scripts" / "engine" / "build.sh"
 
 
-class EngineError(RuntimeError):
+class EngineError(FellesdriftError, RuntimeError):
     pass
 
 

@@ -16,10 +16,8 @@ new invoice is refused while one is open, and ``credit`` writes the credit note 
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from fellesdrift import files
 from fellesdrift.inventory.model import Municipality, OperationsCentre
 from fellesdrift.paths import ROOT
 from fellesdrift.report import ehf
@@ -170,9 +169,7 @@ class Month:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the month for one run: a second run waits, then sees what the first kept."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with (self.folder / ".lock").open("w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+        with files.locked(self.folder / ".lock"):
             yield
 
     def keep(self, docs: list[Document], xml: dict[str, bytes]) -> list[Path]:
@@ -217,9 +214,7 @@ def _sequence(number: str) -> int:
 
 
 def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    files.write_atomic(path, data)
 
 
 def ledger_csv(docs: list[Document]) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.inventory.model import Municipality, OperationsCentre, UsersPerArea
 
 CENT = Decimal("0.01")
@@ -26,7 +27,7 @@ CENT = Decimal("0.01")
 AREAS: tuple[str, ...] = tuple(UsersPerArea.model_fields)
 
 
-class InvoiceError(ValueError):
+class InvoiceError(FellesdriftError, ValueError):
     """A subscription the catalogue cannot price (validation normally rules it out)."""
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
 from fellesdrift import files
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.paths import lab_dir
 from fellesdrift.plan import naming
@@ -40,7 +41,7 @@ CORE_STACK = "core"
 FILE_VERSION = 1
 
 
-class StatusError(ValueError):
+class StatusError(FellesdriftError, ValueError):
     """The status file cannot be read, or a phase the record does not know."""
 
 
