@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("inventory", "plan", "access", "provision", "lab", "converge", "network", "verify",
           "report", "pipeline", "change", "cli")
 #: Imports of a later phase that are the design: the validator checks the names and the link
-#: ranges the plan derives from the inventory, so a bad inventory stops before anything runs.
-ALLOWED = {("inventory.rules", "plan.naming"), ("inventory.rules", "plan.topology")}
+#: ranges the plan derives from the inventory, so a bad inventory stops before anything runs;
+#: the report shows each municipality's last applies from the change package's audit log.
+ALLOWED = {("inventory.rules", "plan.naming"), ("inventory.rules", "plan.topology"),
+           ("report.report", "change.audit")}
 #: The only modules outside the lab package that may import it.
 LAB_DRIVER = {"stacks.drivers.lab"}
 
