@@ -28,6 +28,7 @@ import jinja2
 from markupsafe import Markup
 
 from . import billing, changes, forecast, invoice, status, syntax, topology
+from .change import audit
 from .hosts import Host
 from .model import Inventory, Municipality, NetworkDevice, Site
 from .paths import ROOT
@@ -116,6 +117,7 @@ def build(model: Inventory, env: str, rows: list[status.SiteStatus],
             "invoice": bill.as_dict(),
             "changes": comparison.as_dict(),
             "forecast": forecast.forecast(centre, m, today).as_dict(),
+            "applies": [c.as_dict() for c in audit.last_changes(env, m.slug)],
             "page": f"{m.slug}/index.html",
             "converged": sum(s["status"]["site_converged"] for s in sites),
             "replacements_due": sum(s["replacement"]["state"] in ("due", "overdue")
