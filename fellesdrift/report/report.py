@@ -28,6 +28,7 @@ import jinja2
 from markupsafe import Markup
 
 from fellesdrift import syntax
+from fellesdrift.change import audit
 from fellesdrift.inventory.model import Inventory, Municipality, NetworkDevice, Site
 from fellesdrift.paths import ROOT
 from fellesdrift.plan import topology
@@ -118,6 +119,7 @@ def build(model: Inventory, env: str, rows: list[status.SiteStatus],
             "invoice": bill.as_dict(),
             "changes": comparison.as_dict(),
             "forecast": forecast.forecast(centre, m, today).as_dict(),
+            "applies": [c.as_dict() for c in audit.last_changes(env, m.slug)],
             "page": f"{m.slug}/index.html",
             "converged": sum(s["status"]["site_converged"] for s in sites),
             "replacements_due": sum(s["replacement"]["state"] in ("due", "overdue")

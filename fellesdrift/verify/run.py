@@ -10,6 +10,7 @@ function has no suite, or whose role checks all skipped, fails.
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import subprocess
@@ -27,7 +28,7 @@ from fellesdrift.provision.hosts import Host
 SUITES = Path(__file__).resolve().parent / "suites"
 #: pytest-xdist workers. Most of verify is waiting on the hosts (SSH round trips, services,
 #: polls), not the controller's CPU: more workers than cores let the waits overlap.
-DEFAULT_WORKERS = 8
+DEFAULT_WORKERS = 12
 #: The suites (module names in suites/) that check what a host's function promises; one of
 #: them must pass a check on the host for it to be verified.
 ROLE_SUITES: dict[str, tuple[str, ...]] = {f.name: f.suites for f in FUNCTIONS.values()}
@@ -142,6 +143,32 @@ def verdicts(report: Path, hosts: list[Host]) -> dict[str, HostVerdict]:
     return found
 
 
+def ssh_control_dir() -> Path | None:
+    """The directory of the SSH connections testinfra shares (ansible.cfg's
+    ``[persistent_connection] control_path_dir``), made if missing. testinfra's Ansible backend
+    passes ``ControlPath`` to ssh only when that directory exists: without it ssh's
+    ``ControlMaster=auto`` has no socket, and every command of every check is a new SSH login
+    (key exchange, authentication, a session) instead of a channel on one connection per host."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "ansible.cfg")
+    directory = config.get("persistent_connection", "control_path_dir", fallback="")
+    if not directory:
+        return None
+    path = Path(os.path.expanduser(directory))
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def _close_connections(control_dir: Path, hosts: list[Host]) -> None:
+    """Stop the shared SSH connections of these hosts (they would linger for ControlPersist)."""
+    stops = [subprocess.Popen(["ssh", "-o", f"ControlPath={control_dir}/%C", "-O", "exit",
+                               "-p", str(h.ssh_port), f"{h.ssh_user}@{h.address}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for h in hosts]
+    for stop in stops:
+        stop.wait(timeout=30)
+
+
 def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None = None,
         workers: int = DEFAULT_WORKERS) -> dict[str, HostVerdict]:
     """Run the suites against these hosts of the inventory; returns the verdict per host.
@@ -160,8 +187,17 @@ def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None 
     # testinfra calls ansible-inventory: the venv's, as for ansible-runner.
     environ = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
                "PATH": os.pathsep.join([str(Path(sys.executable).parent),
-                                        os.environ.get("PATH", "")])}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
-                          env=environ)
+                                        os.environ.get("PATH", "")]),
+               # Every worker rewrites the assertions of the suites and of testinfra (a hundred
+               # modules) unless pytest may keep the result: kept here, not in the checkout.
+               "PYTHONPYCACHEPREFIX": str(report.parent / "pycache")}
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    control_dir = ssh_control_dir()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
+                              env=environ)
+    finally:
+        if control_dir:
+            _close_connections(control_dir, hosts)
     (report.parent / "pytest.log").write_text(proc.stdout + proc.stderr)
     return verdicts(report, hosts)

@@ -17,6 +17,7 @@ from unittest.mock import patch
 import pytest
 
 from fellesdrift import paths
+from fellesdrift.change import audit
 from fellesdrift.cli import app as cli
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import NetworkDevice
@@ -254,10 +255,24 @@ def _text(html: str) -> str:
     return " ".join(" ".join(parser.parts).split())
 
 
-def test_a_municipalitys_page_in_chromium_holds_its_data_only(tmp_path: Path) -> None:
+def _applied(slug: str, who: str, emergency: str | None, changed: int) -> dict[str, object]:
+    """An audit record of one apply of ``slug``'s stack, as `fellesdrift up` appends it."""
+    return {"version": 1, "at": "2026-11-28T21:04:00Z", "who": who, "env": ENV,
+            "command": "up", "digest": "sha256:" + "ab" * 32, "planned": True, "core": False,
+            "municipalities": {slug: "sha256:" + "cd" * 32}, "destroyed": [],
+            "outcome": "ok", "error": None, "emergency": emergency,
+            "changed": {"provision": {f"{ENV}.{slug}": {"create": changed}}}}
+
+
+def test_a_municipalitys_page_in_chromium_holds_its_data_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Vinje's page, after Vinje's November invoice was kept and 10 more users in culture were
-    registered: what changed and why, the forecast, and nothing of any other municipality."""
+    registered: what changed and why, the forecast, the last applies of its stack, and nothing
+    of any other municipality."""
     binary = _chromium()
+    monkeypatch.setattr(paths, "STATE_DIR", tmp_path / "state")
+    audit.append(ENV, _applied("vinje", "kari", "fibre cut at the town hall", 4))
+    audit.append(ENV, _applied("tokke", "tokke-operator", "tokke flood", 2))
     invoices = tmp_path / "invoices"
     kept = billing.Month.of(invoices, ENV, "2026-11")
     docs = [billing.document(SAMPLES.centre, m, "2026-11", kept.next_number(m.code, m.slug),
@@ -297,6 +312,10 @@ def test_a_municipalitys_page_in_chromium_holds_its_data_only(tmp_path: Path) ->
     assert re.search(r'data-forecast="4700000.00">4 700 000.00 NOK<', dom)
     assert "Vinje rådhus C1121-8P 2028-05-01 2028-05 24 900.00 NOK" in text
     assert "Vinje helsetun C1111-4P 2028-05-01 2028-05 18 500.00 NOK" in text
+    # The audit log's applies of Vinje's stack, not Tokke's.
+    assert "Last changes applied" in text
+    assert "2026-11-28T21:04:00Z kari ok 4 fibre cut at the town hall" in text
+    assert "tokke-operator" not in text and "tokke flood" not in dom
 
     data = json.loads(written.json.read_text())
     own = json.dumps(json.loads(page.with_name("report.json").read_text()), ensure_ascii=False)

@@ -99,6 +99,26 @@ def test_a_host_of_unknown_function_is_not_verified(found: dict[str, verify.Host
     assert any("jukebox has no suite" in f for f in v.failures), v.failures
 
 
+def test_checks_share_one_ssh_connection_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """testinfra's Ansible backend runs each command with ssh; it names the ControlPath (so
+    ``ControlMaster=auto`` shares one connection per host) only when the directory ansible.cfg
+    gives exists, which verify makes sure of."""
+    from testinfra.utils.ansible_runner import get_ansible_config, get_ansible_host
+
+    control = verify.ssh_control_dir()
+    assert control is not None and control.is_dir()
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+    inventory = {"_meta": {"hostvars": {"h": {"ansible_host": "192.0.2.1",
+                                              "ansible_user": "ops"}}},
+                 "all": {"hosts": ["h"]}}
+    host = get_ansible_host(get_ansible_config(), inventory, "h")
+    assert host is not None
+    cmd, _ = host.backend._build_ssh_command("true")
+    line = " ".join(cmd).replace("%%", "%")
+    assert "ControlMaster=auto" in line
+    assert f"ControlPath={control}/%C" in line
+
+
 def test_every_function_the_stacks_make_has_a_role_suite() -> None:
     functions = set(topology.SHARED_FUNCTIONS.values()) | {"core_router", "site_router",
                                                           "site_client"}

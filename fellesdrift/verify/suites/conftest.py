@@ -9,9 +9,15 @@ variables when the run goes through an Ansible inventory.
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
+import os
 import shlex
-import uuid
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,18 +39,28 @@ def role_defaults(role: str) -> dict[str, Any]:
     return data
 
 
+#: The revealed inventory variables of each host, by (inventory, host): read once per process
+#: (collection alone asks for them thousands of times, and revealing decrypts every secret).
+_REVEALED: dict[tuple[str | None, str], dict[str, Any]] = {}
+
+
 def inventory_vars(host: Any) -> dict[str, Any]:
     """The host's Ansible inventory variables, or {} when the run has no inventory (``ssh://``
     hosts). With an inventory, variables that cannot be read are an error of every check of the
     host, never a reason to skip: a role check that skipped for that would prove nothing."""
     if not getattr(host.backend, "HAS_RUN_ANSIBLE", False):
         return {}
-    # ansible-inventory --list shows !unsafe strings and !vault secrets as tagged mappings:
-    # reveal() gives the values the roles see.
-    variables = reveal(host.ansible.get_variables())
-    if not isinstance(variables, dict):
-        raise TypeError(f"the inventory variables of this host are not a mapping: {variables!r}")
-    return dict(variables)
+    key = (host.backend.ansible_inventory, host.backend.get_hostname())
+    if key not in _REVEALED:
+        # ansible-inventory --list shows !unsafe strings and !vault secrets as tagged mappings:
+        # reveal() gives the values the roles see.
+        variables = reveal(host.ansible.get_variables())
+        if not isinstance(variables, dict):
+            raise TypeError(
+                f"the inventory variables of this host are not a mapping: {variables!r}")
+        _REVEALED[key] = variables
+    # A copy of the mapping; no check changes a value inside it.
+    return dict(_REVEALED[key])
 
 
 def role_vars_for(host: Any, role: str) -> dict[str, Any]:
@@ -92,22 +108,175 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> Any:
         del metafunc.parametrize
 
 
+_INVENTORY_JSON = "fellesdrift_inventory_json"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: read the inventory once (``ansible-inventory --list``, as testinfra
+    does) and hand it to every worker, instead of one Ansible start per worker while all of them
+    start at once on a machine of two cores. The file holds what ansible-inventory prints
+    (secrets stay vault-encrypted), mode 0600, removed when the run ends."""
+    config = node.config
+    inventory = config.option.ansible_inventory
+    if not inventory:
+        return
+    if not hasattr(config, "_fellesdrift_inventory"):
+        from testinfra.utils.ansible_runner import get_ansible_config, get_ansible_inventory
+
+        fd, path = tempfile.mkstemp(prefix="fellesdrift-inventory-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(get_ansible_inventory(get_ansible_config(), inventory), f)
+        config._fellesdrift_inventory = path
+        config.add_cleanup(lambda: os.unlink(path))
+    node.workerinput[_INVENTORY_JSON] = config._fellesdrift_inventory
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """xdist worker: take the inventory the controller read (see pytest_configure_node)."""
+    path = getattr(config, "workerinput", {}).get(_INVENTORY_JSON)
+    if path and config.option.ansible_inventory:
+        from testinfra.utils.ansible_runner import AnsibleRunner
+
+        runner = AnsibleRunner.get_runner(config.option.ansible_inventory)
+        # AnsibleRunner.inventory is a cached property: this is the value it would compute.
+        runner.__dict__["inventory"] = json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+#: The suites whose checks of one host take longest (restores, matrices, maps, probes that wait
+#: for an interval): verify starts them first, so that they overlap the many short checks
+#: instead of trailing after them. (Not the site clients': twenty at once asking the GIS host
+#: for maps while its own suite runs made its WMS time out.)
+SLOW_SUITES = ("test_finance_hosting", "test_gis_hosting", "test_tenancy", "test_monitoring")
+
+
+def _suite(nodeid: str) -> str:
+    return Path(nodeid.partition("::")[0]).stem
+
+
+def _order(item: pytest.Item) -> tuple[int, int, int]:
+    suite = _suite(item.nodeid)
+    if suite in SLOW_SUITES:
+        return SLOW_SUITES.index(suite), 0, 0
+    callspec = getattr(item, "callspec", None)
+    host = callspec.params.get("_testinfra_host") if callspec else None
+    names = item.config.option.hosts or ""
+    spec = host.backend.get_pytest_id() if host is not None else ""
+    index = names.split(",").index(spec) if spec in names.split(",") else 0
+    # Host by host, its link measurement first: measurements wait for their share of the
+    # machine (budget.py), and spread among the short checks they never hold many workers.
+    return len(SLOW_SUITES), index, 0 if suite == "test_links" else 1
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The order verify hands out the work in (see pytest_xdist_make_scheduler): the slow
+    suites first, then host by host. A stable sort: the checks of one suite on one host stay
+    together in pytest's order. Every xdist worker collects the same order."""
+    items.sort(key=_order)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadgroup`` (what verify runs): the checks of one suite on one host are one
+    unit of work, run by one xdist worker one after the other; the units are handed out in
+    collection order (slow suites first) to whichever worker is free. What a suite gathers from
+    a host once (module-scoped fixtures: test_common's facts) is gathered once per host, not
+    again on every worker that got one of its checks, and checks that change a host (the
+    finance backups, all in one suite) never run on two workers at once. A scheduler, not
+    ``xdist_group`` marks: pytest 9 derives an item's node id from its own fields, so the
+    ``@group`` suffix xdist 3.8 appends to it is lost and the marks group nothing."""
+    if config.getvalue("dist") != "loadgroup" or not config.option.hosts:
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    # testinfra's id of a host is its --hosts spec (ansible://NAME); pytest appends the check's
+    # own parameters after a "-". The longest spec first: a host name may begin another's.
+    given = {spec.strip() for spec in str(config.option.hosts).split(",")} - {""}
+    specs = sorted(given, key=len, reverse=True)
+
+    class ByHostAndSuite(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            params = nodeid.partition("[")[2]
+            for spec in specs:
+                if params == f"{spec}]" or params.startswith(f"{spec}-"):
+                    return f"{spec} {_suite(nodeid)}"
+            return nodeid
+
+    config.option.loadscopereorder = False  # collection order, not the biggest units first
+    return ByHostAndSuite(config, log)
+
+
+def shell(template: str, *args: str) -> str:
+    """The command line ``host.run(template, *args)`` runs: each argument shell-quoted."""
+    return template % tuple(shlex.quote(a) for a in args)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What one command of :func:`run_all` did: as testinfra's CommandResult says it."""
+
+    command: str
+    rc: int
+    stdout: str
+    stderr: str
+
+    def output(self) -> str:
+        """stdout of a command that must succeed (testinfra's check_output)."""
+        assert self.rc == 0, f"{self.command!r} exited {self.rc}: {self.stderr.strip()}"
+        return self.stdout.rstrip("\r\n")
+
+
+#: Runs the commands given (argv: how many at a time, base64 JSON {key: [shell command, user or
+#: null]}), each as testinfra runs it (``/bin/sh -c``; ``sudo [-u user] /bin/sh -c`` for
+#: another user), and prints {key: [rc, stdout, stderr]} as JSON.
+_RUN_ALL = """
+import base64, json, subprocess, sys
+from concurrent.futures import ThreadPoolExecutor
+jobs = json.loads(base64.b64decode(sys.argv[2]))
+def run(job):
+    command, user = job
+    argv = ["/bin/sh", "-c", command]
+    if user:
+        argv = ["sudo"] + (["-u", user] if user != "root" else []) + argv
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+    except OSError as e:  # no sudo: what a shell says of a missing command
+        return [127, "", f"{argv[0]}: {e}"]
+    return [p.returncode] + [o.decode("utf-8", "replace") for o in (p.stdout, p.stderr)]
+with ThreadPoolExecutor(int(sys.argv[1])) as pool:
+    print(json.dumps(dict(zip(jobs, pool.map(run, jobs.values())))))
+"""
+
+
+def run_all(host: Any, commands: Mapping[str, str | tuple[str, str]], at_once: int = 4
+            ) -> dict[str, Ran]:
+    """Run every command in ONE round trip to the host, side by side there (``at_once`` at a
+    time: the host shares this machine's cores with every other); the result of each by
+    key. A command is a shell command line run as the login user, or (command, user) to run it
+    through sudo as ``user`` (``root``, ``postgres``), as ``host.sudo(user)`` would. A check that
+    needs many commands waits for the slowest of them, not for one SSH round trip each."""
+    jobs: dict[str, tuple[str, str | None]] = {
+        key: (c, None) if isinstance(c, str) else c for key, c in commands.items()}
+    if not jobs:
+        return {}
+    encoded = base64.b64encode(json.dumps(jobs).encode()).decode()
+    result = host.run(f"python3 -c {shlex.quote(_RUN_ALL)} {int(at_once)} {encoded}")
+    assert result.rc == 0, f"running {len(jobs)} commands on the host: {result.stderr.strip()}"
+    answers = json.loads(result.stdout)
+    return {key: Ran(jobs[key][0], *answers[key]) for key in jobs}
+
+
 def psql_attempts(host: Any, attempts: list[tuple[str, str]], sql: str) -> list[tuple[int, str]]:
-    """Run ``psql -c sql`` once per (password, conninfo), all in one round trip to the host;
-    the exit code and output (stderr included) of each. A tenancy matrix is many connection
-    attempts: one SSH command per attempt would make it wait on the link, not on PostgreSQL."""
-    marker = f"@@fd-{uuid.uuid4().hex}"
-    script = "".join(
-        f"echo {marker}; env PGPASSWORD={shlex.quote(password)} psql -X -w -tA "
-        f"{shlex.quote(conninfo)} -c {shlex.quote(sql)} 2>&1; echo {marker} $?; "
-        for password, conninfo in attempts)
-    out = host.run(script).stdout
-    found: list[tuple[int, str]] = []
-    for chunk in out.split(f"{marker}\n")[1:]:
-        text, _, rc = chunk.rpartition(f"{marker} ")
-        found.append((int(rc.split()[0]), text.strip()))
-    assert len(found) == len(attempts), f"psql answered {len(found)} of {len(attempts)}: {out}"
-    return found
+    """Run ``psql -c sql`` once per (password, conninfo), all in one round trip to the host and
+    side by side there (:func:`run_all`); the exit code and output (stderr included) of each. A
+    tenancy matrix is many connection attempts: one SSH command per attempt would make it wait
+    on the link, one after the other on the host for psql's start each time (the finance
+    host's 169 logins: 111 s four at a time, 168 s one at a time, at load 20-27)."""
+    ran = run_all(host, {
+        str(i): f"env PGPASSWORD={shlex.quote(password)} psql -X -w -tA "
+                f"{shlex.quote(conninfo)} -c {shlex.quote(sql)} 2>&1"
+        for i, (password, conninfo) in enumerate(attempts)})
+    return [(r.rc, r.stdout.strip()) for r in (ran[str(i)] for i in range(len(attempts)))]
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import inventory_vars, only_for, psql_attempts, role_vars_for
+from conftest import Ran, inventory_vars, only_for, psql_attempts, role_vars_for, run_all
 
 #: The host functions this suite checks (conftest parametrizes it with those hosts only).
 FUNCTIONS = ('finance_hosting',)
 
 ROLE = "finance_hosting"
-# The backup checks plant dumps and run the backup: one xdist worker runs this whole module.
-pytestmark = pytest.mark.xdist_group("finance_hosting")
+# The backup checks plant dumps and run the backup: they must not run on two workers at once.
+# Verify runs the checks of one suite on one host on one xdist worker, one after the other
+# (conftest.pytest_xdist_make_scheduler).
 RESTORE = "/usr/local/sbin/finance-restore"
 
 
@@ -74,22 +75,51 @@ def root_output(host: Any, command: str, *args: str) -> str:
     return str(result.stdout)
 
 
+def _superuser_command(database: str, sql: str) -> tuple[str, str]:
+    """psql as the OS user postgres (peer authentication), for :func:`run_all`."""
+    return (f"psql -X -q -v ON_ERROR_STOP=1 -tA -d {shlex.quote(database)} "
+            f"-c {shlex.quote(sql)}", "postgres")
+
+
+def _rows(result: Ran, database: str, sql: str) -> str:
+    assert result.rc == 0, f"{sql!r} on {database}: {result.stderr.strip()}"
+    return result.stdout.strip()
+
+
 def superuser_sql(host: Any, database: str, sql: str) -> str:
     """Run SQL as the OS user postgres (peer authentication); the rows, '|'-separated."""
-    with host.sudo("postgres"):
-        result = host.run("psql -X -q -v ON_ERROR_STOP=1 -tA -d %s -c %s", database, sql)
-    assert result.rc == 0, f"{sql!r} on {database}: {result.stderr.strip()}"
-    return str(result.stdout).strip()
+    return superuser_sql_all(host, {"": (database, sql)})[""]
+
+
+def superuser_sql_all(host: Any, queries: dict[Any, tuple[str, str]]) -> dict[Any, str]:
+    """:func:`superuser_sql` of every (database, sql), in one round trip; the rows by key (the
+    first that failed fails the check, in the order given)."""
+    keys = list(queries)
+    ran = run_all(host, {str(i): _superuser_command(*queries[k]) for i, k in enumerate(keys)})
+    return {k: _rows(ran[str(i)], *queries[k]) for i, k in enumerate(keys)}
+
+
+def _login_command(m: dict[str, Any], database: str, server: str, sql: str,
+                   password: str | None = None) -> str:
+    conninfo = f"host={server} port=5432 dbname={database} user={m['login']} connect_timeout=5"
+    secret = m["password"] if password is None else password
+    return (f"env PGPASSWORD={shlex.quote(secret)} "
+            f"psql -X -w -tA {shlex.quote(conninfo)} -c {shlex.quote(sql)}")
 
 
 def login_sql(host: Any, m: dict[str, Any], database: str, server: str, sql: str,
               password: str | None = None) -> Outcome:
     """Run SQL as municipality ``m``'s login over TCP to ``server`` (no sudo)."""
-    conninfo = f"host={server} port=5432 dbname={database} user={m['login']} connect_timeout=5"
-    secret = m["password"] if password is None else password
-    result = host.run(f"env PGPASSWORD={shlex.quote(secret)} "
-                      f"psql -X -w -tA {shlex.quote(conninfo)} -c {shlex.quote(sql)}")
+    result = host.run(_login_command(m, database, server, sql, password))
     return Outcome(result.rc, str(result.stdout).strip(), str(result.stderr).strip())
+
+
+def login_sql_all(host: Any, logins: list[tuple[dict[str, Any], str, str, str]]
+                  ) -> list[Outcome]:
+    """:func:`login_sql` of every (m, database, server, sql), in one round trip, in order."""
+    ran = run_all(host, {str(i): _login_command(*login) for i, login in enumerate(logins)})
+    return [Outcome(r.rc, r.stdout.strip(), r.stderr.strip())
+            for r in (ran[str(i)] for i in range(len(logins)))]
 
 
 # ------------------------------------------------------------------------ PostgreSQL
@@ -109,9 +139,11 @@ def test_postgresql_listens_on_the_host_address(host: Any, address: str) -> None
 
 def test_each_login_reaches_its_own_database(
         host: Any, municipalities: list[dict[str, Any]]) -> None:
-    for m in municipalities:
-        out = login_sql(host, m, m["database"], "127.0.0.1",
-                        "SELECT current_user, current_database(), count(*) FROM ledger")
+    answers = login_sql_all(host, [
+        (m, m["database"], "127.0.0.1",
+         "SELECT current_user, current_database(), count(*) FROM ledger")
+        for m in municipalities])
+    for m, out in zip(municipalities, answers, strict=True):
         assert out.rc == 0, f"{m['login']} on {m['database']}: {out.stderr}"
         user, database, rows = out.stdout.split("|")
         assert (user, database) == (m["login"], m["database"])
@@ -127,18 +159,21 @@ def test_a_wrong_password_is_refused(host: Any, municipalities: list[dict[str, A
 
 
 def test_passwords_are_stored_as_scram(host: Any, municipalities: list[dict[str, Any]]) -> None:
+    found = superuser_sql_all(host, {
+        m["login"]: ("postgres", "SELECT left(rolpassword, 14) FROM pg_authid "
+                                 f"WHERE rolname = '{m['login']}'") for m in municipalities})
     for m in municipalities:
-        stored = superuser_sql(host, "postgres", "SELECT left(rolpassword, 14) FROM pg_authid "
-                                                 f"WHERE rolname = '{m['login']}'")
+        stored = found[m["login"]]
         assert stored == "SCRAM-SHA-256$", f"{m['login']}: password not stored as scram-sha-256"
 
 
 def test_each_database_is_owned_by_its_login(
         host: Any, municipalities: list[dict[str, Any]]) -> None:
+    owners = superuser_sql_all(host, {
+        m["database"]: ("postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database "
+                                    f"WHERE datname = '{m['database']}'") for m in municipalities})
     for m in municipalities:
-        owner = superuser_sql(host, "postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database "
-                                                f"WHERE datname = '{m['database']}'")
-        assert owner == m["login"]
+        assert owners[m["database"]] == m["login"]
 
 
 def test_public_has_no_connect_privilege(host: Any, municipalities: list[dict[str, Any]]) -> None:
@@ -189,7 +224,9 @@ def test_the_host_address_is_rejected_for_a_non_site_source(
     for m in municipalities:
         assert not any(source in ipaddress.ip_network(n, strict=False) for n in m["networks"]), (
             f"{address} is in {m['slug']}'s site networks: this check would prove nothing")
-        out = login_sql(host, m, m["database"], address, "SELECT 1")
+    answers = login_sql_all(host, [(m, m["database"], address, "SELECT 1")
+                                   for m in municipalities])
+    for m, out in zip(municipalities, answers, strict=True):
         assert out.rc != 0, f"{m['login']} connected from {address}, not a site network"
         assert "pg_hba.conf rejects connection" in out.stderr, out.stderr
 
@@ -226,8 +263,9 @@ def test_backup_service_succeeds(host: Any, backup_run: dict[str, str]) -> None:
 
 def test_backup_writes_a_custom_format_dump_per_database(
         host: Any, backup_run: dict[str, str]) -> None:
-    for dump in backup_run.values():
-        listing = root(host, "pg_restore --list %s", dump)
+    listings = run_all(host, {dump: (f"pg_restore --list {shlex.quote(dump)}", "root")
+                              for dump in backup_run.values()})
+    for dump, listing in listings.items():
         assert listing.rc == 0, f"{dump}: {listing.stderr.strip()}"
         assert "TABLE public ledger" in listing.stdout, f"{dump} holds no ledger table"
 
@@ -262,23 +300,36 @@ def test_backup_keeps_only_the_newest_dumps(
 
 def test_restore_reproduces_every_table(
         host: Any, municipalities: list[dict[str, Any]], backup_run: dict[str, str]) -> None:
-    for m in municipalities:
-        source = m["database"]
-        scratch = f"{source}_restore_check"
-        try:
-            restored = root(host, f"{RESTORE} %s %s", source, backup_run[source])
+    """Every database's newest dump restores into its scratch database with the same rows in
+    every table. The restores run side by side on the host (one round trip), then every
+    table's two counts (one more), then the scratch databases are dropped (one more)."""
+    tables_sql = ("SELECT quote_ident(table_name) FROM information_schema.tables WHERE "
+                  "table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1")
+    sources = [m["database"] for m in municipalities]
+    scratch = {source: f"{source}_restore_check" for source in sources}
+    try:
+        commands: dict[str, str | tuple[str, str]] = {}
+        for source in sources:
+            commands[f"restore {source}"] = (
+                f"{RESTORE} {shlex.quote(source)} {shlex.quote(backup_run[source])}", "root")
+            commands[f"tables {source}"] = _superuser_command(source, tables_sql)
+        ran = run_all(host, commands)
+        counts: dict[tuple[str, str], tuple[str, str]] = {}
+        for source in sources:
+            restored = ran[f"restore {source}"]
             assert restored.rc == 0, f"restore of {source}: {restored.stderr.strip()}"
-            tables = superuser_sql(host, source, "SELECT quote_ident(table_name) FROM "
-                                   "information_schema.tables WHERE table_schema = 'public' "
-                                   "AND table_type = 'BASE TABLE' ORDER BY 1").split()
+            tables = _rows(ran[f"tables {source}"], source, tables_sql).split()
             assert tables, f"{source} has no tables"
             for table in tables:
-                want = superuser_sql(host, source, f"SELECT count(*) FROM {table}")
-                got = superuser_sql(host, scratch, f"SELECT count(*) FROM {table}")
-                assert got == want, f"{scratch}.{table}: {got} rows, {source}: {want}"
-        finally:
-            with host.sudo("postgres"):
-                host.run("dropdb --if-exists --force %s", scratch)
+                counts[source, table] = (source, f"SELECT count(*) FROM {table}")
+                counts[scratch[source], table] = (scratch[source], f"SELECT count(*) FROM {table}")
+        found = superuser_sql_all(host, counts)
+        for source, table in (key for key in counts if key[0] in scratch):
+            want, got = found[source, table], found[scratch[source], table]
+            assert got == want, f"{scratch[source]}.{table}: {got} rows, {source}: {want}"
+    finally:
+        run_all(host, {db: (f"dropdb --if-exists --force {shlex.quote(db)}", "postgres")
+                       for db in scratch.values()})
 
 
 def test_restore_refuses_to_overwrite_a_live_database(
@@ -293,19 +344,25 @@ def test_restore_refuses_to_overwrite_a_live_database(
 # ------------------------------------------------------------------------ TLS endpoint
 
 
-def curl(host: Any, name: str, url: str, *options: str) -> Any:
+def curl_command(name: str, url: str, *options: str) -> str:
     port = 443 if url.startswith("https:") else 80
     words = ["curl", "-sS", "--max-time", "10", "--resolve", f"{name}:{port}:127.0.0.1",
              *options, url]
-    return host.run(" ".join(shlex.quote(w) for w in words))
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def curl(host: Any, name: str, url: str, *options: str) -> Any:
+    return host.run(curl_command(name, url, *options))
 
 
 def test_each_municipality_page_answers_over_https(
         host: Any, fin: dict[str, Any], municipalities: list[dict[str, Any]]) -> None:
     name = fin["finance_hosting_server_name"]
+    # The system CA store: the role common made the host trust the lab's CA.
+    pages = run_all(host, {m["slug"]: curl_command(name, f"https://{name}/{m['slug']}/", "-w",
+                                                   "\\n%{http_code}") for m in municipalities})
     for m in municipalities:
-        # The system CA store: the role common made the host trust the lab's CA.
-        result = curl(host, name, f"https://{name}/{m['slug']}/", "-w", "\\n%{http_code}")
+        result = pages[m["slug"]]
         assert result.rc == 0, f"https://{name}/{m['slug']}/: {result.stderr.strip()}"
         body, _, code = result.stdout.rpartition("\n")
         assert code == "200"

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import inventory_vars, only_for, psql_attempts, role_vars_for
+from conftest import inventory_vars, only_for, psql_attempts, role_vars_for, run_all, shell
 
 #: The host functions this suite checks (conftest parametrizes it with those hosts only).
 FUNCTIONS = ('gis_hosting',)
@@ -43,16 +43,22 @@ def municipalities(gis: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _postgres(host: Any, db: str, sql: str) -> str:
-    """Run ``sql`` as the superuser in ``db``; the unaligned, tuples-only output."""
-    with host.sudo("postgres"):
-        return str(host.check_output("psql -XAtq -d %s -c %s", db, sql))
+def _postgres_all(host: Any, queries: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Run each (db, sql) as the superuser, all in one round trip; the unaligned, tuples-only
+    output by key (the first that failed, in the order given, fails the check)."""
+    ran = run_all(host, {key: (shell("psql -XAtq -d %s -c %s", db, sql), "postgres")
+                         for key, (db, sql) in queries.items()})
+    return {key: ran[key].output() for key in queries}
+
+
+def _login_command(gis: dict[str, Any], m: dict[str, Any], db: str, sql: str) -> str:
+    return shell("PGPASSWORD=%s psql -XAtq -w -h 127.0.0.1 -p %s -U %s -d %s -c %s",
+                 m["password"], str(gis["gis_hosting_postgresql_port"]), m["login"], db, sql)
 
 
 def _as_login(host: Any, gis: dict[str, Any], m: dict[str, Any], db: str, sql: str) -> Any:
     """Run ``sql`` in ``db`` as municipality ``m``'s login over TCP to 127.0.0.1."""
-    return host.run("PGPASSWORD=%s psql -XAtq -w -h 127.0.0.1 -p %s -U %s -d %s -c %s",
-                    m["password"], str(gis["gis_hosting_postgresql_port"]), m["login"], db, sql)
+    return host.run(_login_command(gis, m, db, sql))
 
 
 def _wms_url(m: dict[str, Any], **params: str) -> str:
@@ -60,11 +66,14 @@ def _wms_url(m: dict[str, Any], **params: str) -> str:
     return f"http://127.0.0.1/{m['slug']}/wms?{urlencode(query)}"
 
 
+def _curl_command(gis: dict[str, Any], url: str, *fmt: str) -> str:
+    return shell("curl -s -m 30 -H %s -o /dev/null -w %s %s",
+                 f"Host: {gis['gis_hosting_server_name']}", " ".join(fmt), url)
+
+
 def _curl(host: Any, gis: dict[str, Any], url: str, *fmt: str) -> str:
     """GET ``url`` on the host with the WMS server name; stdout of ``curl -w <fmt>``."""
-    out = host.check_output("curl -s -m 30 -H %s -o /dev/null -w %s %s",
-                            f"Host: {gis['gis_hosting_server_name']}", " ".join(fmt), url)
-    return str(out)
+    return run_all(host, {"": _curl_command(gis, url, *fmt)})[""].output()
 
 
 def _bbox(lonlat: tuple[float, float, float, float]) -> str:
@@ -79,15 +88,28 @@ def _around(sites: list[dict[str, Any]], margin: float) -> tuple[float, float, f
     return min(lons) - margin, min(lats) - margin, max(lons) + margin, max(lats) + margin
 
 
-def _getmap(host: Any, gis: dict[str, Any], m: dict[str, Any],
-            lonlat: tuple[float, float, float, float]) -> tuple[str, int, str]:
-    """(content type, size, first 8 bytes in hex) of a 256x256 PNG GetMap of layer sites."""
-    url = _wms_url(m, REQUEST="GetMap", LAYERS="sites", STYLES="", CRS="EPSG:4326",
-                   BBOX=_bbox(lonlat), WIDTH="256", HEIGHT="256", FORMAT="image/png")
-    content_type, size = _curl(host, gis, url, "%{content_type}", "%{size_download}").split()
-    head = host.check_output("curl -s -m 30 -H %s %s | head -c 8 | od -An -tx1",
-                             f"Host: {gis['gis_hosting_server_name']}", url)
-    return content_type, int(size), " ".join(str(head).split())
+Map = tuple[str, int, str]
+
+
+def _getmaps(host: Any, gis: dict[str, Any],
+             asked: list[tuple[dict[str, Any], tuple[float, float, float, float]]]) -> list[Map]:
+    """(content type, size, first 8 bytes in hex) of a 256x256 PNG GetMap of layer sites, for
+    every (municipality, bbox) asked, in one round trip."""
+    commands: dict[str, str | tuple[str, str]] = {}
+    for i, (m, lonlat) in enumerate(asked):
+        url = _wms_url(m, REQUEST="GetMap", LAYERS="sites", STYLES="", CRS="EPSG:4326",
+                       BBOX=_bbox(lonlat), WIDTH="256", HEIGHT="256", FORMAT="image/png")
+        commands[f"{i} type"] = _curl_command(gis, url, "%{content_type}", "%{size_download}")
+        commands[f"{i} head"] = shell("curl -s -m 30 -H %s %s | head -c 8 | od -An -tx1",
+                                      f"Host: {gis['gis_hosting_server_name']}", url)
+    # One map at a time: MapServer draws on the cores the monitoring probes and the site
+    # clients' requests to this host need too.
+    ran = run_all(host, commands, at_once=1)
+    found = []
+    for i in range(len(asked)):
+        content_type, size = ran[f"{i} type"].output().split()
+        found.append((content_type, int(size), " ".join(ran[f"{i} head"].output().split())))
+    return found
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
@@ -100,17 +122,23 @@ def test_postgresql_is_running_and_enabled(host: Any, gis: dict[str, Any]) -> No
 
 
 def test_each_database_has_postgis(host: Any, municipalities: list[dict[str, Any]]) -> None:
+    versions = _postgres_all(host, {
+        m["database"]: (m["database"],
+                        "SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+        for m in municipalities})
     for m in municipalities:
-        version = _postgres(host, m["database"],
-                            "SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+        version = versions[m["database"]]
         assert version.strip(), f"{m['database']}: extension postgis missing"
 
 
 def test_each_layer_holds_exactly_the_sites(host: Any,
                                             municipalities: list[dict[str, Any]]) -> None:
+    layers = _postgres_all(host, {
+        m["database"]: (m["database"],
+                        "SELECT id, ST_SRID(geom), ST_X(geom), ST_Y(geom) FROM sites ORDER BY id")
+        for m in municipalities})
     for m in municipalities:
-        rows = _postgres(host, m["database"],
-                         "SELECT id, ST_SRID(geom), ST_X(geom), ST_Y(geom) FROM sites ORDER BY id")
+        rows = layers[m["database"]]
         found = {line.split("|")[0]: line.split("|")[1:] for line in rows.splitlines() if line}
         wanted = {s["id"]: s for s in m.get("sites", [])}
         assert len(found) == len(wanted), f"{m['database']}: {len(found)} rows"
@@ -123,9 +151,12 @@ def test_each_layer_holds_exactly_the_sites(host: Any,
 
 def test_each_login_reads_its_own_database(host: Any, gis: dict[str, Any],
                                            municipalities: list[dict[str, Any]]) -> None:
+    answers = run_all(host, {
+        m["database"]: _login_command(gis, m, m["database"],
+                                      "SELECT current_user, count(*) FROM sites GROUP BY 1")
+        for m in municipalities})
     for m in municipalities:
-        result = _as_login(host, gis, m, m["database"],
-                           "SELECT current_user, count(*) FROM sites GROUP BY 1")
+        result = answers[m["database"]]
         assert result.rc == 0, f"{m['login']} cannot read {m['database']}: {result.stderr}"
         if m.get("sites"):
             assert result.stdout.strip() == f"{m['login']}|{len(m['sites'])}"
@@ -160,19 +191,21 @@ def test_a_wrong_password_is_refused(host: Any, gis: dict[str, Any],
 
 
 def test_public_cannot_connect(host: Any, municipalities: list[dict[str, Any]]) -> None:
+    grants = _postgres_all(host, {
+        m["database"]: ("postgres", f"SELECT has_database_privilege('public', '{m['database']}', "
+                                    "'CONNECT')") for m in municipalities})
     for m in municipalities:
-        granted = _postgres(host, "postgres",
-                            f"SELECT has_database_privilege('public', '{m['database']}', "
-                            "'CONNECT')")
+        granted = grants[m["database"]]
         assert granted.strip() == "f", f"PUBLIC may connect to {m['database']}"
 
 
 def test_databases_are_owned_by_their_logins(host: Any,
                                              municipalities: list[dict[str, Any]]) -> None:
+    owners = _postgres_all(host, {
+        m["database"]: ("postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database "
+                                    f"WHERE datname = '{m['database']}'") for m in municipalities})
     for m in municipalities:
-        owner = _postgres(host, "postgres",
-                          "SELECT pg_get_userbyid(datdba) FROM pg_database "
-                          f"WHERE datname = '{m['database']}'")
+        owner = owners[m["database"]]
         assert owner.strip() == m["login"]
 
 
@@ -180,10 +213,12 @@ def test_databases_are_owned_by_their_logins(host: Any,
 
 def test_capabilities_list_layer_sites(host: Any, gis: dict[str, Any],
                                        municipalities: list[dict[str, Any]]) -> None:
+    answers = run_all(host, {m["slug"]: shell("curl -sf -m 30 -H %s %s",
+                                              f"Host: {gis['gis_hosting_server_name']}",
+                                              _wms_url(m, REQUEST="GetCapabilities"))
+                             for m in municipalities}, at_once=1)
     for m in municipalities:
-        xml = str(host.check_output("curl -sf -m 30 -H %s %s",
-                                    f"Host: {gis['gis_hosting_server_name']}",
-                                    _wms_url(m, REQUEST="GetCapabilities")))
+        xml = answers[m["slug"]].output()
         assert "<WMS_Capabilities" in xml, f"{m['slug']}: no capabilities document"
         assert "<Name>sites</Name>" in xml, f"{m['slug']}: layer sites missing"
         assert f"/{m['slug']}/wms" in xml
@@ -201,11 +236,11 @@ def test_capabilities_answer_on_the_host_address(host: Any,
 
 def test_getmap_draws_the_sites(host: Any, gis: dict[str, Any],
                                 municipalities: list[dict[str, Any]]) -> None:
-    for m in municipalities:
-        if not m.get("sites"):
-            continue
-        blank_type, blank_size, _ = _getmap(host, gis, m, EMPTY_BBOX_LONLAT)
-        content_type, size, head = _getmap(host, gis, m, _around(m["sites"], 0.05))
+    drawn = [m for m in municipalities if m.get("sites")]
+    maps = _getmaps(host, gis, [asked for m in drawn for asked in
+                                ((m, EMPTY_BBOX_LONLAT), (m, _around(m["sites"], 0.05)))])
+    for i, m in enumerate(drawn):
+        (blank_type, blank_size, _), (content_type, size, head) = maps[2 * i:2 * i + 2]
         assert content_type == "image/png", f"{m['slug']}: {content_type}"
         assert blank_type == "image/png"
         assert head == PNG_SIGNATURE, f"{m['slug']}: not a PNG ({head})"
@@ -223,9 +258,8 @@ def test_a_wms_shows_only_its_own_municipality(host: Any, gis: dict[str, Any],
     if not pairs:
         pytest.skip("needs two municipalities with sites apart")
     m, site = pairs[0]
-    own = _getmap(host, gis, m, _around(m["sites"], 0.05))
-    blank = _getmap(host, gis, m, EMPTY_BBOX_LONLAT)
-    other = _getmap(host, gis, m, _around([site], 0.01))
+    own, blank, other = _getmaps(host, gis, [(m, _around(m["sites"], 0.05)),
+                                             (m, EMPTY_BBOX_LONLAT), (m, _around([site], 0.01))])
     # Three PNG maps (two error pages would be alike too), of which the own sites' is drawn.
     for content_type, _, head in (own, blank, other):
         assert (content_type, head) == ("image/png", PNG_SIGNATURE), (content_type, head)

@@ -12,7 +12,10 @@ waits its turn when the budget is spent. Cost: a measurement takes ``SECONDS + 1
 half a second to start; the whole check costs about Σ(stated Mbit/s, both directions) ×
 (SECONDS + 1.5) / BUDGET_MBPS seconds of wall time — on the samples (20 sites, about 23
 Gbit/s stated in all) with the default budget of 2 Gbit/s per 2 cores, about a minute, spread
-over the xdist workers while they do other checks.
+over the xdist workers while they do other checks. A measurement below the tolerance is taken
+again, alone on the machine (it waits until no other link is measured, and holds the whole
+budget), at most ``ATTEMPTS`` times in all; each retry costs another ``SECONDS + 1.5`` s while
+the other links wait. The message lists every measurement.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ TOLERANCE = 0.15
 MAX_MEASURED_MBPS = 1000
 #: Seconds measured per direction (after one second left out: TCP's slow start).
 SECONDS = 3
+#: Measurements of a link at most: the first beside the others, the rest alone.
+ATTEMPTS = 3
 #: The link traffic this machine carries at once without skewing a measurement, Mbit/s.
 BUDGET_MBPS = float(os.environ.get("FELLESDRIFT_LINK_BUDGET_MBPS")
                     or 1000 * max(1, (os.cpu_count() or 1)))
@@ -71,7 +76,15 @@ def test_the_link_delivers_its_bandwidth(host: Any, link: dict[str, Any], direct
     stated = int(link[f"{direction}_mbps"])
     if stated > MAX_MEASURED_MBPS:
         pytest.skip(f"{stated} Mbit/s: beyond what the lab measures reliably")
-    with held("links", stated, BUDGET_MBPS):
-        measured = _measure(host, link, reverse=direction == "down")
-    assert abs(measured - stated) <= TOLERANCE * stated, (
-        f"{direction}: measured {measured:.1f} Mbit/s, the inventory says {stated} (±15%)")
+    measured: list[float] = []
+    for attempt in range(ATTEMPTS):
+        # A low first measurement is taken again alone (holding the whole budget): a link
+        # measured beside others on a busy machine measures the machine. A high one is never
+        # taken again: the shaper lets through more than the inventory says.
+        with held("links", stated if attempt == 0 else BUDGET_MBPS, BUDGET_MBPS):
+            measured.append(_measure(host, link, reverse=direction == "down"))
+        if measured[-1] >= (1 - TOLERANCE) * stated:
+            break
+    assert abs(measured[-1] - stated) <= TOLERANCE * stated, (
+        f"{direction}: measured {', then '.join(f'{m:.1f}' for m in measured)} Mbit/s, the "
+        f"inventory says {stated} (±15%)")
