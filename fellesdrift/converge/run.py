@@ -5,13 +5,15 @@ Results are judged from ansible-runner's events, never from its text output.
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,9 @@ class ChangedTask:
     role: str
     task: str
     handler: bool
+    diff: str = ""
+    """What the task changed (or, in check mode, would change) as a unified diff, when the
+    run asked for diffs (``--diff``) and the module reports one; "" otherwise."""
 
     def __str__(self) -> str:
         kind = "handler" if self.handler else "task"
@@ -55,6 +60,9 @@ class ConvergeResult:
     recap: dict[str, HostRecap] = field(default_factory=dict)
     changed_tasks: list[ChangedTask] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    check: bool = False
+    """A check-mode run (``--check --diff``): nothing was applied; changed_tasks are the tasks
+    that would change, each with its diff."""
 
     @property
     def ok(self) -> bool:
@@ -68,6 +76,52 @@ class ConvergeResult:
 Progress = Callable[[str, str, str], Any]
 """progress(host, task, state): state is "start" or a task's outcome (ok, changed, failed,
 skipped, unreachable)."""
+
+def diff_text(diff: object) -> str:
+    """A module's ``diff`` result as text, the way Ansible's own callbacks show it without
+    colour: each before/after pair as a unified diff (mappings as sorted JSON), each
+    ``prepared`` text as it is, and a note where Ansible skipped a binary or large file.
+    ``diff`` is one such mapping or a list of them; anything else gives ""."""
+    parts: list[str] = []
+    for one in diff if isinstance(diff, list) else [diff]:
+        if not isinstance(one, Mapping):
+            continue
+        for key, what in (("dst_binary", "destination file appears to be binary"),
+                          ("src_binary", "source file appears to be binary")):
+            if key in one:
+                parts.append(f"diff skipped: {what}\n")
+        for key, what in (("dst_larger", "destination"), ("src_larger", "source")):
+            if key in one:
+                parts.append(f"diff skipped: {what} file size is greater than {one[key]}\n")
+        if "before" in one and "after" in one:
+            sides = []
+            for side in ("before", "after"):
+                value = one[side]
+                if isinstance(value, Mapping | list):
+                    value = json.dumps(value, indent=4, sort_keys=True) + "\n"
+                sides.append("" if value is None else str(value))
+            before, after = (text.splitlines(True) for text in sides)
+            for lines in (before, after):
+                if lines and not lines[-1].endswith("\n"):
+                    lines[-1] += "\n\\ No newline at end of file\n"
+            parts.extend(difflib.unified_diff(
+                before, after,
+                fromfile=f"before: {one['before_header']}" if "before_header" in one
+                else "before",
+                tofile=f"after: {one['after_header']}" if "after_header" in one else "after"))
+        if one.get("prepared"):
+            prepared = str(one["prepared"])
+            parts.append(prepared if prepared.endswith("\n") else prepared + "\n")
+    return "".join(parts)
+
+
+def _changed_diff(res: Mapping[str, Any]) -> str:
+    """The diff of a changed task's result: its own, or its changed loop items' in order."""
+    if isinstance(res.get("results"), list):
+        return "".join(diff_text(item.get("diff")) for item in res["results"]
+                       if isinstance(item, Mapping) and item.get("changed"))
+    return diff_text(res.get("diff"))
+
 
 _OUTCOMES = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
              "runner_on_unreachable": "unreachable"}
@@ -93,12 +147,14 @@ class _Events:
             self.progress(host, task, "start")
         elif kind in _OUTCOMES:
             state = _OUTCOMES[kind]
-            if kind == "runner_on_ok" and data.get("res", {}).get("changed"):
+            res = data.get("res") or {}
+            if kind == "runner_on_ok" and res.get("changed"):
                 state = "changed"
                 self.changed.append(ChangedTask(host, data.get("role", ""), task,
-                                                data.get("task_uuid") in self.handlers))
+                                                data.get("task_uuid") in self.handlers,
+                                                _changed_diff(res)))
             elif state in ("failed", "unreachable") and not data.get("ignore_errors"):
-                msg = data.get("res", {}).get("msg", "")
+                msg = res.get("msg", "")
                 self.failures.append(f"{host}: {task}: {msg}".strip())
             if self.progress:
                 self.progress(host, task, state)
@@ -169,10 +225,13 @@ def _cancelled_by_signal() -> Iterator[Callable[[], bool]]:
 
 def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
         progress: Progress | None = None, limit: str | None = None,
-        settings: dict[str, str] | None = None, forks: int | None = None) -> ConvergeResult:
+        settings: dict[str, str] | None = None, forks: int | None = None,
+        check: bool = False) -> ConvergeResult:
     """Run one playbook against the inventory of ``hosts`` hosts (forks sized to them), or
     the ``limit`` pattern of it; the last 20 runs' artifacts stay under .lab/<env>/ansible.
-    ``settings``/``forks`` replace the project's Ansible settings (the benchmark compares)."""
+    ``settings``/``forks`` replace the project's Ansible settings (the benchmark compares).
+    ``check`` runs it in check mode with diffs (``--check --diff``): nothing is applied, and
+    the result's changed_tasks are what would change, each with its diff."""
     data_dir = lab_dir(env) / "ansible"
     data_dir.mkdir(parents=True, exist_ok=True)
     # ansible-runner never overwrites the inputs it dumped into env/ on an earlier run.
@@ -206,6 +265,7 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
             },
             forks=forks or max(5, min(50, hosts)),
             limit=limit,
+            cmdline="--check --diff" if check else None,
             quiet=True,
             event_handler=events,
             rotate_artifacts=20,
@@ -226,7 +286,8 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
         return ConvergeResult(
             status=runner.status, rc=runner.rc or 0,
             artifacts=Path(runner.config.artifact_dir),
-            recap=events.recap, changed_tasks=events.changed, failures=events.failures)
+            recap=events.recap, changed_tasks=events.changed, failures=events.failures,
+            check=check)
 
 
 # --- Idempotence ------------------------------------------------------------------------------

@@ -142,3 +142,102 @@ def test_a_converge_keeps_the_secrets_and_the_passphrase_out_of_its_artifacts(
     assert any(p.name == "command" for p in artifacts)  # the file that holds the environment
     for needle in (secret, passphrase):
         assert [p for p in artifacts if needle.encode() in p.read_bytes()] == []
+
+
+# Events recorded from ansible-runner 2.4 / ansible-core 2.19 in check mode (`--check --diff`),
+# trimmed to the fields the parser reads: copy (a list of before/after), lineinfile (content and
+# file attributes), a copy in a loop (the diffs on the items), apt (`prepared`), an unchanged
+# task and a skipped one.
+CHECK_EVENTS: list[dict[str, object]] = [
+    {"event": "runner_on_ok", "event_data": {
+        "host": "gis-01", "role": "gis_hosting", "task": "Write the file", "task_uuid": "t1",
+        "res": {"changed": True, "diff": [{
+            "before_header": "/etc/gis/sites.conf", "before": "old line\nkeep\n",
+            "after_header": "/etc/gis/sites.conf", "after": "new line\nkeep\n"}]}}},
+    {"event": "runner_on_ok", "event_data": {
+        "host": "gis-01", "role": "common", "task": "A line", "task_uuid": "t2",
+        "res": {"changed": True, "diff": [
+            {"before": "old line\nkeep\n", "after": "old line\nkeep\nadded\n",
+             "before_header": "/etc/motd (content)", "after_header": "/etc/motd (content)"},
+            {"before_header": "/etc/motd (file attributes)",
+             "after_header": "/etc/motd (file attributes)"}]}}},
+    {"event": "runner_on_ok", "event_data": {
+        "host": "gis-01", "role": "common", "task": "Files in a loop", "task_uuid": "t3",
+        "res": {"changed": True, "results": [
+            {"changed": True, "diff": [{"before": "", "after_header": "/etc/a", "after": "a\n"}]},
+            {"changed": False, "diff": [{"before": "b\n", "after": "b\n"}]},
+            {"changed": True, "diff": [{"before": "", "after_header": "/etc/c", "after": "c\n"}]},
+        ]}}},
+    {"event": "runner_on_ok", "event_data": {
+        "host": "okonomi-01", "role": "common", "task": "A package", "task_uuid": "t4",
+        "res": {"changed": True, "diff": {"prepared": (
+            "The following NEW packages will be installed:\n  cowsay\n"
+            "0 upgraded, 1 newly installed, 0 to remove and 137 not upgraded.")}}}},
+    {"event": "runner_on_skipped", "event_data": {
+        "host": "okonomi-01", "task": "A command", "task_uuid": "t5", "res": {}}},
+    {"event": "runner_on_ok", "event_data": {
+        "host": "okonomi-01", "task": "Unchanged", "task_uuid": "t6", "res": {"changed": False}}},
+]
+
+
+def test_check_mode_names_each_task_that_would_change_with_its_diff() -> None:
+    seen = _events(*CHECK_EVENTS)
+    by_task = {t.task: t for t in seen.changed}
+    assert list(by_task) == ["Write the file", "A line", "Files in a loop", "A package"]
+    assert by_task["Write the file"].diff == (
+        "--- before: /etc/gis/sites.conf\n+++ after: /etc/gis/sites.conf\n"
+        "@@ -1,2 +1,2 @@\n-old line\n+new line\n keep\n")
+    assert by_task["A line"].diff.endswith(" keep\n+added\n")
+    assert "(file attributes)" not in by_task["A line"].diff  # no before/after: no diff
+    loop = by_task["Files in a loop"].diff
+    assert "+a\n" in loop and "+c\n" in loop and "b\n" not in loop  # only changed items
+    assert by_task["A package"].diff.startswith("The following NEW packages")
+    assert by_task["A package"].diff.endswith("not upgraded.\n")
+    assert (by_task["A package"].host, by_task["A package"].role) == ("okonomi-01", "common")
+
+
+@pytest.mark.parametrize("diff, says", [
+    ({"before": {"a": 1}, "after": {"a": 2}}, '-    "a": 1\n+    "a": 2\n'),
+    ({"before": "x", "after": "y"}, "-x\n\\ No newline at end of file\n+y\n"),
+    ({"dst_binary": 1}, "diff skipped: destination file appears to be binary\n"),
+    ({"src_larger": 104448}, "diff skipped: source file size is greater than 104448\n"),
+    (None, ""),
+    ("not a diff", ""),
+])
+def test_a_diff_reads_as_ansible_shows_it(diff: object, says: str) -> None:
+    assert says in converge.diff_text(diff) if says else converge.diff_text(diff) == ""
+
+
+CHECK_PLAYBOOK = """
+- name: Would change a file
+  hosts: probe
+  gather_facts: false
+  connection: local
+  tasks:
+    - name: Write the file
+      ansible.builtin.copy:
+        content: "new line\\nkeep\\n"
+        dest: "{{ probe_out }}"
+        mode: "0600"
+"""
+
+
+def test_a_check_run_applies_nothing_and_shows_what_would_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real ansible-runner run with check=True: the file stays as it was, and the result
+    names the task that would change it with the diff of old and new content."""
+    monkeypatch.setattr("fellesdrift.paths.LAB_DIR", tmp_path / "lab")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "unit converge passphrase")
+    monkeypatch.delenv(credentials.PASSPHRASE_SOCKET, raising=False)
+    out = tmp_path / "target.txt"
+    out.write_text("old line\nkeep\n")
+    localhost = Host("localhost", "unit-localhost", ("probe",), "127.0.0.1", "ops", 22, "k")
+    inventory = hosts.ansible_inventory("unit", [localhost], {"localhost": {
+        "probe_out": str(out)}})
+    playbook = tmp_path / "check.yml"
+    playbook.write_text(CHECK_PLAYBOOK)
+    result = converge.run("unit", inventory, 1, playbook=str(playbook), check=True)
+    assert result.ok and result.check, result.failures
+    assert out.read_text() == "old line\nkeep\n"
+    assert [(t.host, t.task) for t in result.changed_tasks] == [("localhost", "Write the file")]
+    assert "-old line\n+new line\n keep\n" in result.changed_tasks[0].diff
