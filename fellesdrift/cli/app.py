@@ -19,9 +19,20 @@ from fellesdrift import environment
 from fellesdrift.change import apply as changes
 from fellesdrift.change import audit, gate, planfile
 from fellesdrift.cli import invoice as invoice_cmd
+from fellesdrift.cli import plan as plan_cmd
+from fellesdrift.cli.common import (
+    BaseOpt,
+    EnvOpt,
+    JsonOpt,
+    MunicipalityOpt,
+    OnlyChangedOpt,
+    PathsArg,
+    WorkersOpt,
+)
+from fellesdrift.cli.common import open_model as _open
+from fellesdrift.cli.common import stack_lines as _stack_lines
 from fellesdrift.cli.display import ConvergeView
 from fellesdrift.converge import run as converge
-from fellesdrift.environment import Environment
 from fellesdrift.errors import FellesdriftError
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory import migrate as migration
@@ -32,7 +43,6 @@ from fellesdrift.inventory.problems import Problem
 from fellesdrift.paths import INVENTORIES
 from fellesdrift.pipeline import doctor
 from fellesdrift.pipeline import job as pipeline
-from fellesdrift.plan import naming
 from fellesdrift.provision import backend, ci, drivers
 from fellesdrift.provision import hosts as lab_hosts
 from fellesdrift.provision import stacks as provision
@@ -47,29 +57,8 @@ out = Console(highlight=False)
 
 
 
-def _env(value: str) -> str:
-    problem = naming.env_problem(value)
-    if problem:
-        raise typer.BadParameter(problem)
-    return value
-
-
-EnvOpt = Annotated[str, typer.Option("--env", callback=_env, help="Environment name (it becomes "
-                                     "part of stack, host and DNS names).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable result.")]
-PathsArg = Annotated[list[Path] | None, typer.Argument(
-    help="Inventory files or folders (default: inventories/).", show_default=False)]
-
-
 def _load(paths: list[Path] | None) -> Inventory:
     return inventory.load(paths or [INVENTORIES])
-
-
-def _open(env: str, paths: list[Path] | None) -> tuple[Environment, Inventory]:
-    """The environment (its driver, and its inventory: ``paths`` if given, else what its last
-    `up` was given, else environments.yaml's, else inventories/) and its validated model."""
-    environ = environment.get(env, paths)
-    return environ, inventory.load(list(environ.inventory))
 
 
 def _inventories() -> Path:
@@ -270,80 +259,6 @@ def ansible_cmd(paths: PathsArg = None, env: EnvOpt = "lab") -> None:
     _, model = _open(env, paths)
     _, path = _provisioned(model, env)
     out.print(str(path), markup=False, soft_wrap=True)
-
-
-MunicipalityOpt = Annotated[list[str] | None, typer.Option(
-    "--municipality", "-m", help="Only this municipality's stack (repeatable; `core` names the "
-    "centre's); `up` then converges, pushes and verifies its hosts and the centre hosts rendered "
-    "from it.")]
-OnlyChangedOpt = Annotated[bool, typer.Option(
-    "--only-changed", help="Only the stacks whose inventory files (or code) changed in git "
-    "since --base; a change to the centre file or the code selects every stack.")]
-BaseOpt = Annotated[str, typer.Option("--base", help="The git revision --only-changed compares "
-                                      "against.")]
-WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=16,
-                                         help="Stacks worked on at once.")]
-
-
-def _stack_lines(results: list[provision.StackResult]) -> bool:
-    for r in results:
-        if r.error:
-            # The error names the stack (provision.explain).
-            console.print(f"  [red]FAILED[/] {r.error}", soft_wrap=True, highlight=False)
-        else:
-            console.print(f"  {r.stack}: {_changes(r.changes)}")
-            for typ, name in r.declared:  # a preview under mocks: what it would create
-                if not typ.startswith("fellesdrift:"):
-                    console.print(f"    + {typ} {name}", markup=False, soft_wrap=True)
-    return not any(r.error for r in results)
-
-
-def _changes(changes: dict[str, int]) -> str:
-    moved = {op: n for op, n in changes.items() if op != "same"}
-    same = changes.get("same", 0)
-    if not moved:
-        return f"no changes ({same} unchanged)"
-    return ", ".join(f"{n} to {op}" for op, n in sorted(moved.items())) + f", {same} unchanged"
-
-
-@app.command()
-def plan(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOpt = None,
-         only_changed: OnlyChangedOpt = False, base: BaseOpt = "HEAD", workers: WorkersOpt = 3,
-         plan_out: Annotated[Path | None, typer.Option(
-             "--out", help="Keep the plan in this file with a digest of every input, for "
-             "`up --plan FILE` (docs/changes.md).", dir_okay=False)] = None,
-         as_json: JsonOpt = False) -> None:
-    """Preview what `up` would change, stack by stack (concurrently); changes nothing."""
-    environ, model = _open(env, paths)
-    selection = pipeline.selection(model, env, municipality or [], only_changed, base, [],
-                                   mocks=environ.mocks)
-    settings = pipeline.stack_settings(environ, model, say=lambda _: None, build=False)
-    console.rule("[bold]plan")
-    results = pipeline.provision_all(selection, environ.folder, settings,
-                                     say=lambda line: console.print(f"  {line}"),
-                                     workers=workers, preview=True)
-    ok = _stack_lines(results)
-    deltas = changes.invoice_deltas(model, env, selection.municipalities)
-    for delta in deltas:
-        console.print(f"  {delta.summary()}", markup=False, soft_wrap=True)
-        for line in delta.lines:
-            console.print(f"    {line}", markup=False, soft_wrap=True)
-    if plan_out is not None and ok:
-        planfile.write(plan_out, planfile.Plan(
-            env, selection.core, selection.municipalities,
-            planfile.inputs(inventory.files(list(environ.inventory))), statuses.now(),
-            [{"stack": r.stack, "changes": r.changes} for r in results],
-            [d.as_dict() for d in deltas]))
-        console.print(f"  plan kept in {plan_out}: apply it with `fellesdrift up --plan "
-                      f"{plan_out}`", markup=False, soft_wrap=True)
-    if as_json:
-        out.print_json(data={"ok": ok, "stacks": [
-            {"stack": r.stack, "changes": r.changes, "changed": r.changed, "error": r.error}
-            | ({"declared": [{"type": t, "name": n} for t, n in r.declared]}
-               if r.declared else {})
-            for r in results], "invoices": [d.as_dict() for d in deltas]})
-    if not ok:
-        raise typer.Exit(1)
 
 
 @app.command()
@@ -790,6 +705,7 @@ def report_cmd(paths: PathsArg = None, env: EnvOpt = "lab", out_dir: Annotated[
 
 
 invoice_cmd.register(app)
+plan_cmd.register(app)
 
 ci_app = typer.Typer(help="CI fan-out: one job per changed stack, from a plan's JSON.",
                      no_args_is_help=True)
