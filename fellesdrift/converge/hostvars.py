@@ -15,6 +15,8 @@ Endpoint conventions shared by the roles, monitoring and the checks:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fellesdrift.access import credentials, pki
@@ -38,8 +40,29 @@ _ORIGIN = (8.5, 59.4)
 domain = naming.domain
 
 
-def _first(hosts: list[Host], function: str) -> Host | None:
-    return next((h for h in hosts if function_of(h) == function), None)
+@dataclass(frozen=True)
+class Context:
+    """What every builder may read: the model, the environment and the declared hosts, with
+    the hosts other roles point at (the apt proxy, the DNS/NTP servers) found once."""
+
+    model: Inventory
+    env: str
+    hosts: list[Host]
+    netops_key: str
+    #: The host that reaches Debian's mirrors (the function with ``egress``), if provisioned.
+    apt: Host | None = field(init=False)
+    #: The DNS and NTP servers (function ``dns_ntp``).
+    dns: list[Host] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "apt", next(
+            (h for h in self.hosts if (f := FUNCTIONS.get(function_of(h))) and f.egress), None))
+        object.__setattr__(self, "dns", [h for h in self.hosts
+                                         if function_of(h) == "dns_ntp"])
+
+
+#: A function's role variables for one host.
+Builder = Callable[[Context, Host], dict[str, Any]]
 
 
 def wms_url(env: str, slug: str) -> str:
@@ -127,13 +150,13 @@ def wms_bbox(m: Municipality, margin: float = 0.02) -> list[float]:
             round(max(lats) + margin, 6), round(max(lons) + margin, 6)]
 
 
-def _site_client(model: Inventory, env: str, host: Host, hosts: list[Host],
-                 apt: Host | None, dns: list[Host]) -> dict[str, Any]:
+def _site_client(ctx: Context, host: Host) -> dict[str, Any]:
+    model, env, apt, dns = ctx.model, ctx.env, ctx.apt, ctx.dns
     slug = municipality_of(host) or ""
     m = model.municipality(slug)
     subscribed = {s.service for s in m.services}
     site = next(s for s in m.sites if host.name == naming.site_client(slug, s.id))
-    core = _first(hosts, "core_router")
+    core = any(function_of(h) == "core_router" for h in ctx.hosts)
     return {
         # The link's bandwidth, measured against the core router's iperf3 server of this link
         # (its own: sites measure at the same time without queueing for one server).
@@ -150,62 +173,82 @@ def _site_client(model: Inventory, env: str, host: Host, hosts: list[Host],
         # Hosts of every other municipality: none of them may be reachable from this site.
         "site_client_foreign_hosts": [
             {"municipality": municipality_of(h), "name": h.name, "address": h.address}
-            for h in hosts if municipality_of(h) not in (None, slug)],
+            for h in ctx.hosts if municipality_of(h) not in (None, slug)],
     }
+
+
+def _apt_proxy(ctx: Context, host: Host) -> dict[str, Any]:
+    return {"apt_proxy_port": APT_PROXY_PORT,
+            "apt_proxy_allowed_networks": list(ctx.model.centre.address_plan.aggregates)}
+
+
+def _dns_ntp(ctx: Context, host: Host) -> dict[str, Any]:
+    records = [{"name": h.name, "address": h.address} for h in ctx.hosts]
+    for h in ctx.hosts:
+        alias = SERVICE_ALIASES.get(function_of(h))
+        if alias and not any(r["name"] == alias for r in records):
+            records.append({"name": alias, "address": h.address})
+    return {"dns_ntp_domain": domain(ctx.env), "dns_ntp_records": records,
+            "dns_ntp_allowed_networks": list(ctx.model.centre.address_plan.aggregates)}
+
+
+def _router(ctx: Context, host: Host, iperf3_servers: list[str]) -> dict[str, Any]:
+    return {"site_router_netops_keys": [ctx.netops_key],
+            "site_router_iperf3_servers": iperf3_servers,
+            "site_router_iperf3_port": IPERF3_PORT,
+            "common_ssh_allow_groups": [NETOPS_USER]}
+
+
+def _core_router(ctx: Context, host: Host) -> dict[str, Any]:
+    # One iperf3 server per provisioned site link (its site router exists).
+    names = {h.name for h in ctx.hosts}
+    return _router(ctx, host, [link_endpoint(ctx.model, s) for m in ctx.model.municipalities
+                               for s in m.sites if naming.site_router(m.slug, s.id) in names])
+
+
+def _site_router(ctx: Context, host: Host) -> dict[str, Any]:
+    return _router(ctx, host, [])
+
+
+#: The role variables of each host function (every function of :data:`FUNCTIONS` has one;
+#: tests/unit/test_hostvars.py holds the two equal).
+BUILDERS: dict[str, Builder] = {
+    "core_router": _core_router,
+    "site_router": _site_router,
+    "site_client": _site_client,
+    "apt_proxy": _apt_proxy,
+    "dns_ntp": _dns_ntp,
+    "monitoring": lambda ctx, h: _monitoring(ctx.model, ctx.env, ctx.hosts),
+    "gis_hosting": lambda ctx, h: _gis(ctx.model, ctx.env),
+    "finance_hosting": lambda ctx, h: _finance(ctx.model, ctx.env, h),
+}
 
 
 def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
            ) -> dict[str, dict[str, Any]]:
-    """Every host's role variables: {host name: {variable: value}}. ``netops_key``: the public
-    key the network phase logs in to routers with."""
+    """Every host's role variables: {host name: {variable: value}}: the baseline's, then those
+    of its function (:data:`BUILDERS`). ``netops_key``: the public key the network phase logs
+    in to routers with."""
+    ctx = Context(model, env, hosts, netops_key)
     dom = domain(env)
-    aggregates = list(model.centre.address_plan.aggregates)
-    apt = _first(hosts, "apt_proxy")
-    dns = [h for h in hosts if function_of(h) == "dns_ntp"]
-    records = [{"name": h.name, "address": h.address} for h in hosts]
-    for h in hosts:
-        alias = SERVICE_ALIASES.get(function_of(h))
-        if alias and not any(r["name"] == alias for r in records):
-            records.append({"name": alias, "address": h.address})
     ca = pki.ca_pem(env, model.centre.name)
-    names = {h.name for h in hosts}
     out: dict[str, dict[str, Any]] = {}
     for h in hosts:
         function = function_of(h)
+        spec = FUNCTIONS.get(function)
         v: dict[str, Any] = {
             "fellesdrift_env": env,
             "fellesdrift_domain": dom,
             "fellesdrift_function": function,
-            "fellesdrift_role": FUNCTIONS[function].role if function in FUNCTIONS else "",
-            "common_apt_proxy_url": "" if apt is None or h is apt
-            else f"http://{apt.address}:{APT_PROXY_PORT}",
+            "fellesdrift_role": spec.role if spec else "",
+            "common_apt_proxy_url": "" if ctx.apt is None or h is ctx.apt
+            else f"http://{ctx.apt.address}:{APT_PROXY_PORT}",
             # The apt proxy keeps its provisioned resolver: it must resolve the Debian mirrors.
-            "common_dns_servers": [] if h is apt else [d.address for d in dns],
+            "common_dns_servers": [] if h is ctx.apt else [d.address for d in ctx.dns],
             "common_dns_search": [dom],
-            "common_ntp_servers": [d.address for d in dns if d is not h],
+            "common_ntp_servers": [d.address for d in ctx.dns if d is not h],
             "common_ca_certificates": [{"name": f"fellesdrift-{env}-ca", "pem": ca}],
         }
-        if function == "apt_proxy":
-            v |= {"apt_proxy_port": APT_PROXY_PORT, "apt_proxy_allowed_networks": aggregates}
-        elif function == "dns_ntp":
-            v |= {"dns_ntp_domain": dom, "dns_ntp_records": records,
-                  "dns_ntp_allowed_networks": aggregates}
-        elif function == "gis_hosting":
-            v |= _gis(model, env)
-        elif function == "finance_hosting":
-            v |= _finance(model, env, h)
-        elif function == "monitoring":
-            v |= _monitoring(model, env, hosts)
-        elif function == "site_client":
-            v |= _site_client(model, env, h, hosts, apt, dns)
-        elif function in ("core_router", "site_router"):
-            v |= {"site_router_netops_keys": [netops_key],
-                  # One iperf3 server per provisioned site link (its site router exists).
-                  "site_router_iperf3_servers": [
-                      link_endpoint(model, s) for m in model.municipalities for s in m.sites
-                      if naming.site_router(m.slug, s.id) in names] if function == "core_router"
-                  else [],
-                  "site_router_iperf3_port": IPERF3_PORT,
-                  "common_ssh_allow_groups": [NETOPS_USER]}
-        out[h.name] = v
+        build = BUILDERS.get(function)
+        out[h.name] = v | build(ctx, h) if build else v
     return out

@@ -19,7 +19,8 @@ Function = Literal["core_router", "site_router", "site_client", "apt_proxy", "dn
 @dataclass(frozen=True)
 class HostFunction:
     name: Function
-    #: The Ansible role applied after the baseline (playbooks/site.yml).
+    #: The Ansible role applied after the baseline (playbooks/site.yml); its variables come
+    #: from the function's builder, ``fellesdrift.converge.hostvars.BUILDERS[name]``.
     role: str
     #: The verify suites (fellesdrift/verify/suites) that check what the function promises.
     suites: tuple[str, ...]

@@ -11,6 +11,7 @@ import yaml
 
 from fellesdrift.converge import hostvars
 from fellesdrift.inventory import load as inventory
+from fellesdrift.plan.functions import FUNCTIONS
 from fellesdrift.provision.hosts import Host
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,3 +125,17 @@ def test_every_site_link_has_its_own_iperf3_server_on_the_core(
         address = ipaddress.IPv4Address(link["iperf3_server"])
         assert address in ipaddress.IPv4Network("10.104.252.0/22")  # the centre's links range
         assert int(address) % 4 == 1  # the first address of a /30: the core's end
+
+
+def test_every_host_function_has_its_role_variables_and_nothing_else_does() -> None:
+    assert set(hostvars.BUILDERS) == set(FUNCTIONS)
+
+
+def test_every_function_of_a_host_gets_its_roles_inputs(
+        rendered: dict[str, dict[str, Any]]) -> None:
+    # A host of each function is told the role of its function and gets that role's inputs.
+    for h in HOSTS:
+        v = rendered[h.name]
+        role = FUNCTIONS[h.groups[0]].role
+        assert v["fellesdrift_role"] == role, h.name
+        assert any(k.startswith(f"{role}_") for k in v), h.name
