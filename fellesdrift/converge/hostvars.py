@@ -21,7 +21,7 @@ from typing import Any
 
 from fellesdrift.access import credentials, pki
 from fellesdrift.inventory.model import Inventory, Municipality, Site
-from fellesdrift.plan import naming, topology
+from fellesdrift.plan import hardening, naming, topology
 from fellesdrift.plan.functions import FUNCTIONS, function_of, municipality_of
 from fellesdrift.provision.hosts import Host
 
@@ -248,6 +248,8 @@ def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
             "common_dns_search": [dom],
             "common_ntp_servers": [d.address for d in ctx.dns if d is not h],
             "common_ca_certificates": [{"name": f"fellesdrift-{env}-ca", "pem": ca}],
+            # The one network hardening baseline (the lab driver sets it on every container).
+            "common_sysctl_settings": dict(hardening.NETWORK_SYSCTLS),
         }
         build = BUILDERS.get(function)
         out[h.name] = v | build(ctx, h) if build else v

@@ -8,11 +8,9 @@ host is fixed at creation: a change replaces it, and nothing else does.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.dynamic import (
     CreateResult,
     DiffResult,
@@ -25,7 +23,7 @@ from pulumi.dynamic import (
 from fellesdrift.lab import hosts as lab_hosts
 from fellesdrift.lab import networks as lab_networks
 from fellesdrift.lab import shaping as lab_shaping
-from fellesdrift.paths import ROLES
+from fellesdrift.plan import hardening
 
 from .base import HostSpec, NetworkSpec
 
@@ -176,17 +174,14 @@ class LabShaping(Resource):
         super().__init__(ShapingProvider(), resource_name, props, opts)
 
 
-@functools.cache
 def kernel_baseline() -> dict[str, str]:
-    """The network hardening every lab host starts with.
+    """The network hardening every lab host starts with (:mod:`fellesdrift.plan.hardening`).
 
     In a container /proc/sys is read-only, so the sysctls the `common` role writes to
-    /etc/sysctl.d cannot be applied from inside; the lab sets the same values, read from the
-    role's defaults, when it makes the container (on a VM the role applies them itself).
+    /etc/sysctl.d cannot be applied from inside; the lab sets the same values when it makes
+    the container (on a VM the role applies them itself). Role and lab read one table.
     """
-    defaults = yaml.safe_load((ROLES / "common" / "defaults" / "main.yml").read_text())
-    settings: dict[str, Any] = defaults.get("common_sysctl_settings") or {}
-    return {k: str(v) for k, v in sorted(settings.items()) if k.startswith("net.")}
+    return hardening.as_sysctl()
 
 
 class LabDriver:

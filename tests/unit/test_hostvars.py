@@ -139,3 +139,16 @@ def test_every_function_of_a_host_gets_its_roles_inputs(
         role = FUNCTIONS[h.groups[0]].role
         assert v["fellesdrift_role"] == role, h.name
         assert any(k.startswith(f"{role}_") for k in v), h.name
+
+
+def test_the_lab_and_the_common_role_apply_the_one_kernel_baseline(
+        rendered: dict[str, dict[str, Any]]) -> None:
+    from stacks.drivers.lab import kernel_baseline
+
+    for name, v in rendered.items():
+        given = {k: str(value) for k, value in v["common_sysctl_settings"].items()}
+        assert given == kernel_baseline(), name
+    assert kernel_baseline()["net.ipv4.tcp_syncookies"] == "1"
+    # The role keeps no copy of the values to drift from the lab's.
+    defaults = yaml.safe_load((ROOT / "roles" / "common" / "defaults" / "main.yml").read_text())
+    assert not any(k.startswith("common_sysctl_settings") for k in defaults)
