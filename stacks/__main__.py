@@ -14,8 +14,14 @@ from pathlib import Path
 import pulumi
 
 from fellesdrift.inventory import load as inventory
+from fellesdrift.plan import naming
 from stacks import drivers
-from stacks.components import MunicipalSite, OperationsCentre
+from stacks.components import (
+    MunicipalSite,
+    MunicipalSiteArgs,
+    OperationsCentre,
+    OperationsCentreArgs,
+)
 from stacks.drivers.base import Driver
 
 config = pulumi.Config("fellesdrift")
@@ -34,14 +40,15 @@ def driver() -> Driver:
 
 
 if target == "core":
-    centre = OperationsCentre(model, driver())
+    centre = OperationsCentre("centre", OperationsCentreArgs(model, driver()))
     pulumi.export("core_router", centre.core_router.machine)
     pulumi.export("hosts", centre.hosts)
 else:
     municipality = model.municipality(target)
     core = pulumi.StackReference(f"organization/{pulumi.get_project()}/{env}.core")
     core_router = core.require_output("core_router")
-    sites = [MunicipalSite(model, municipality, site, core_router, driver())
+    sites = [MunicipalSite(naming.site(municipality.slug, site.id),
+                           MunicipalSiteArgs(model, municipality, site, core_router, driver()))
              for site in municipality.sites]
     pulumi.export("municipality", municipality.slug)
     pulumi.export("hosts", [h for s in sites for h in s.hosts])

@@ -1,8 +1,9 @@
 """What a driver is: the one interface components use to get networks and machines.
 
-Components describe what they need with these specs; a driver (lab: Podman on this machine,
-proxmox: a Proxmox VE cluster) decides how to make it. Every method returns Pulumi resources
-whose outputs name what was made; components never look inside.
+Components (stacks/components/, one per module) describe what they need with these specs; a
+driver (lab: Podman on this machine, proxmox: a Proxmox VE cluster) decides how to make it.
+Every method returns Pulumi resources whose outputs name what was made; components never look
+inside.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ def test_the_checkout_inputs_are_the_code_templates_roles_playbooks_and_lock() -
     found = planfile.inputs(inventory.files([paths.INVENTORIES]))
     for name in ("inventories/tokke.yaml", "inventories/operations-centre.yaml",
                  "fellesdrift/pipeline/job.py", "fellesdrift/change/planfile.py",
-                 "stacks/components.py", "requirements.lock", "Pulumi.yaml"):
+                 "stacks/components/municipal_site.py", "requirements.lock", "Pulumi.yaml"):
         assert name in found, name
     assert any(n.startswith("roles/site_router/") for n in found)
     assert any(n.startswith("playbooks/") for n in found)

@@ -21,7 +21,13 @@ from pulumi.runtime.mocks import MockMonitor, MockResourceArgs
 
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import Inventory, Municipality
-from fellesdrift.plan import topology
+from fellesdrift.plan import naming, topology
+from stacks.components import (
+    MunicipalSite,
+    MunicipalSiteArgs,
+    OperationsCentre,
+    OperationsCentreArgs,
+)
 from stacks.drivers.base import HostSpec, NetworkSpec, Nic
 from stacks.drivers.proxmox import (
     BRIDGE_NAME,
@@ -89,15 +95,24 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 class ProtectMonitor(MockMonitor):
-    """The mock engine, also keeping each registration's protect flag."""
+    """The mock engine, also keeping each registration's protect flag and the outputs each
+    component registers (``register_outputs``), by (type, name)."""
 
     def __init__(self, mocks: Recorder) -> None:
         super().__init__(mocks)
         self.protect: dict[tuple[str, str], bool] = {}
+        self.registered: dict[tuple[str, str], dict[str, Any]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
         self.protect[(request.type, request.name)] = bool(request.protect)
         return super().RegisterResource(request)
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (the gRPC method)
+        # urn:pulumi:<stack>::<project>::<parent type>$…$<type>::<name>
+        _, _, types, name = request.urn.split("::", 3)
+        self.registered[(types.split("$")[-1], name)] = unsecret(
+            rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
 
 
 def unsecret(value: Any) -> Any:
@@ -489,10 +504,9 @@ def test_protect_is_set_on_the_resources_of_protected_hosts_only() -> None:
 
 def test_core_stack_from_the_real_component_is_protected_and_has_the_trunk(
         model: Inventory) -> None:
-    from stacks.components import OperationsCentre
-
     def program(driver: ProxmoxDriver, root: pulumi.Resource) -> Any:
-        centre = OperationsCentre(model, driver, pulumi.ResourceOptions(parent=root))
+        centre = OperationsCentre("centre", OperationsCentreArgs(model, driver),
+                                  pulumi.ResourceOptions(parent=root))
         return centre.core_router.machine
 
     result = run(program)
@@ -512,6 +526,75 @@ def test_core_stack_from_the_real_component_is_protected_and_has_the_trunk(
     assert devices[-1] == {"bridge": TRUNK, "model": "virtio", "firewall": False}  # untagged
     assert [c["ipv4"]["address"] for c in core["initialization"]["ipConfigs"]] == \
         [f"{n.router}/{ipaddress.IPv4Network(n.prefix).prefixlen}" for n in nets]
+    # What the components registered as their outputs: the core router, and every host's
+    # record as later phases read it (the VM's name, the management address, the host key
+    # cloud-init installs).
+    registered = result.monitor.registered
+    centre = registered[("fellesdrift:index:OperationsCentre", "centre")]
+    assert centre["core_router"] == CORE_ROUTER
+    records = {h["name"]: h for h in centre["hosts"]}
+    addresses = {"core-router": nets[0].router,
+                 **{h.hostname: h.address for h in model.centre.shared_hosts}}
+    assert set(records) == set(addresses)
+    for name, record in records.items():
+        assert record["machine"] == vm_name(name)
+        assert record["address"] == addresses[name]
+        assert record["host_key"] == " ".join(fake_public_key(f"{name}-host-key").split()[:2])
+        assert (record["ssh_user"], record["ssh_port"]) == ("ops", 22)
+        assert record["groups"] == [record["function"], naming.CENTRE_GROUP]
+        host = registered[("fellesdrift:proxmox:Host", name)]
+        assert (host["machine"], host["address"], host["host_key"]) == \
+            (record["machine"], record["address"], record["host_key"])
+    hostings = {name: hosts for (typ, name), out in registered.items()
+                if typ in ("fellesdrift:index:GisHosting", "fellesdrift:index:FinanceHosting")
+                for hosts in [[h["name"] for h in out["hosts"]]]}
+    assert hostings and all(hosts == [name] for name, hosts in hostings.items())
+    assert {records[n]["function"] for n in hostings} == {"gis_hosting", "finance_hosting"}
+
+
+@pytest.mark.parametrize("slug", ["drangedal", "skien"])
+def test_municipal_sites_from_the_real_component_register_their_links_and_hosts(
+        model: Inventory, slug: str) -> None:
+    municipality = model.municipality(slug)
+
+    def program(driver: ProxmoxDriver, root: pulumi.Resource) -> None:
+        for site in municipality.sites:
+            MunicipalSite(naming.site(slug, site.id),
+                          MunicipalSiteArgs(model, municipality, site, CORE_ROUTER, driver),
+                          pulumi.ResourceOptions(parent=root))
+
+    registered = run(program).monitor.registered
+    for site in municipality.sites:
+        link_name = naming.site_link(slug, site.id)
+        subnet = topology.link_subnet(model.centre, site)
+        core_address, site_address = topology.nth(subnet, 1), topology.nth(subnet, 2)
+        assert registered[("fellesdrift:index:BroadbandLink", link_name)] == {
+            "subnet": subnet, "vlan": site.link.vlan,
+            "network_name": f"{TRUNK}.{site.link.vlan}",
+            "core_address": core_address, "site_address": site_address}
+        out = registered[("fellesdrift:index:MunicipalSite", naming.site(slug, site.id))]
+        assert out["lan"] == site.lan_prefix
+        router, client = naming.site_router(slug, site.id), naming.site_client(slug, site.id)
+        records = {h["name"]: h for h in out["hosts"]}
+        assert set(records) == {router, client}
+        groups = [naming.municipality_group(slug), naming.site_group(slug, site.id)]
+        for name, function, address in ((router, "site_router", topology.nth(site.lan_prefix, 1)),
+                                        (client, "site_client",
+                                         topology.nth(site.lan_prefix, 10))):
+            assert records[name]["machine"] == vm_name(name)
+            assert (records[name]["function"], records[name]["address"]) == (function, address)
+            assert records[name]["groups"] == [function, *groups]
+        # The driver's own records of the link: the core router on its VLAN, and the
+        # bandwidth on the site router's link NIC.
+        attached = registered[("fellesdrift:proxmox:TrunkAttachment", f"{link_name}-core")]
+        assert (attached["machine"], attached["vlan"], attached["address"],
+                attached["prefix_length"]) == (CORE_ROUTER, site.link.vlan, core_address, 30)
+        shaping = registered[("fellesdrift:proxmox:NicShaping", f"{link_name}-shaping")]
+        enforced = min(site.link.down_mbps, site.link.up_mbps)
+        assert (shaping["machine"], shaping["nic"], shaping["down_mbps"], shaping["up_mbps"],
+                shaping["enforced_down_mbps"], shaping["rate_limit_mib_s"]) == \
+            (vm_name(router), "net1", site.link.down_mbps, site.link.up_mbps, enforced,
+             rate_limit(enforced))
 
 
 # --- Pure parts ---------------------------------------------------------------------------------
