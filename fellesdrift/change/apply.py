@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fellesdrift.change import audit, gate, invoices, planfile
+from fellesdrift.change import audit, check, gate, invoices, planfile, routers
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.pipeline import job as pipeline
@@ -54,6 +54,10 @@ class Apply:
                 s.error for s in outcome.stacks):
             self.unplanned = planfile.unplanned(
                 self.plan, {s.stack: s.changes for s in outcome.stacks})
+            if outcome.converge is not None:
+                self.unplanned += [f"converge {d}" for d in check.unplanned(
+                    self.plan.converge, outcome.converge.changed_tasks)]
+            self.unplanned += routers.unplanned(self.plan.network, outcome.network)
         record = audit.entry(
             self.env, "up", digest=self.digest, core=self.selection.core,
             municipalities=self.municipalities, destroyed=list(self.selection.destroy),

@@ -74,6 +74,10 @@ class Plan:
     stacks: list[dict[str, Any]] = field(default_factory=list)
     #: Each municipality's invoice before and after (:meth:`.invoices.Delta.as_dict`).
     invoices: list[dict[str, Any]] = field(default_factory=list)
+    #: The converge check (:meth:`.check.ConvergePlan.as_dict`); None in a plan without one.
+    converge: dict[str, Any] | None = None
+    #: Per router the commands planned (:meth:`.routers.RouterPlan.as_dict`).
+    network: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def digest(self) -> str:
@@ -83,7 +87,8 @@ class Plan:
         return {"version": FILE_VERSION, "env": self.env, "created": self.created,
                 "digest": self.digest,
                 "selection": {"core": self.core, "municipalities": self.municipalities},
-                "stacks": self.stacks, "invoices": self.invoices, "inputs": self.inputs}
+                "stacks": self.stacks, "invoices": self.invoices, "converge": self.converge,
+                "network": self.network, "inputs": self.inputs}
 
 
 def _moved(changes: dict[str, int]) -> dict[str, int]:
@@ -120,7 +125,8 @@ def load(path: Path) -> Plan:
                     municipalities=[str(s) for s in data["selection"]["municipalities"]],
                     inputs={str(k): str(v) for k, v in data["inputs"].items()},
                     created=str(data["created"]), stacks=list(data.get("stacks", [])),
-                    invoices=list(data.get("invoices", [])))
+                    invoices=list(data.get("invoices", [])),
+                    converge=data.get("converge"), network=list(data.get("network") or []))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise PlanFileError(f"{path}: not a plan written by `fellesdrift plan --out` ({e})"
                             ) from None

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from fellesdrift import environment
+from fellesdrift.change.review import changes_text
 from fellesdrift.environment import Environment
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import Inventory
@@ -63,12 +64,3 @@ def stack_lines(results: list[provision.StackResult]) -> bool:
                 if not typ.startswith("fellesdrift:"):
                     console.print(f"    + {typ} {name}", markup=False, soft_wrap=True)
     return not any(r.error for r in results)
-
-
-def changes_text(changes: dict[str, int]) -> str:
-    """Pulumi's counts per operation as a reader says them."""
-    moved = {op: n for op, n in changes.items() if op != "same"}
-    same = changes.get("same", 0)
-    if not moved:
-        return f"no changes ({same} unchanged)"
-    return ", ".join(f"{n} to {op}" for op, n in sorted(moved.items())) + f", {same} unchanged"

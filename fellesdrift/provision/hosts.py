@@ -85,10 +85,11 @@ def trust(env: str, hosts: list[Host]) -> Path:
 
 
 def ansible_inventory(env: str, hosts: list[Host],
-                      variables: dict[str, dict[str, Any]] | None = None) -> Path:
+                      variables: dict[str, dict[str, Any]] | None = None,
+                      path: Path | None = None) -> Path:
     """Write the Ansible inventory for these hosts, with each host's role ``variables``
     (:func:`fellesdrift.hostvars.render`) marked ``!unsafe`` and secrets ``!vault``; returns
-    its path (mode 0600)."""
+    its path (mode 0600; the lab's .lab/<env>/inventory.yml unless ``path`` is given)."""
     key, _ = keys.lab_keypair(env)
     variables = variables or {}
     groups: dict[str, dict[str, Any]] = {}
@@ -107,7 +108,7 @@ def ansible_inventory(env: str, hosts: list[Host],
         },
         "children": groups,
     }}
-    path = lab_dir(env) / "inventory.yml"
+    path = path or lab_dir(env) / "inventory.yml"
     path.touch(mode=0o600)
     path.chmod(0o600)
     path.write_text(inventory_yaml(inventory), encoding="utf-8")

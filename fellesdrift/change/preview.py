@@ -1,0 +1,115 @@
+"""The plan's provision part: Pulumi's preview resource by resource (what it would create,
+update, replace or delete, with the properties that change), from the engine's events.
+
+:func:`previewer` gives the ``act`` that :func:`fellesdrift.pipeline.job.provision_all` runs on
+each stack: the same preview as ``plan`` always made (:func:`.stacks.preview`'s counts), and
+each step the engine announced kept per stack. An environment under Pulumi's mocks has no
+engine: its stacks list what they would declare, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from fellesdrift.provision import stacks as provision
+
+#: Steps that are no change of a resource (the engine also reports these).
+_QUIET = {"same", "read", "refresh", "discard", "discard-replaced", "remove-pending-replace"}
+#: A value longer than this is shown cut (a key or a certificate says nothing in a review).
+_WIDTH = 80
+
+
+@dataclass(frozen=True)
+class Property:
+    key: str
+    before: str | None  # None: not set before (a create)
+    after: str | None  # None: not set after (a delete)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.before or '∅'} → {self.after or '∅'}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One resource the preview would change."""
+
+    op: str  # create, update, replace, delete, create-replacement …
+    type: str
+    name: str
+    properties: tuple[Property, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.type} {self.name}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "type": self.type, "name": self.name,
+                "properties": [{"key": p.key, "before": p.before, "after": p.after}
+                               for p in self.properties]}
+
+
+def shown(value: Any) -> str:
+    """A property's value in one short line."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True,
+                                                           ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= _WIDTH else text[:_WIDTH - 1] + "…"
+
+
+def _inputs(state: Any) -> Mapping[str, Any]:
+    return (getattr(state, "inputs", None) or {}) if state is not None else {}
+
+
+def step(meta: auto.StepEventMetadata) -> Step | None:
+    """The step of one engine event's metadata (None: no change, or the stack itself)."""
+    op = str(getattr(meta.op, "value", meta.op))
+    if op in _QUIET or meta.type == "pulumi:pulumi:Stack" or meta.type.startswith(
+            "pulumi:providers:"):
+        return None
+    old, new = _inputs(meta.old), _inputs(meta.new)
+    if op == "create":
+        keys = sorted(k for k in new if not k.startswith("__"))
+    elif op == "delete":
+        keys = []
+    else:
+        keys = sorted({d.split(".")[0].split("[")[0] for d in meta.diffs or []})
+    props = tuple(Property(k, shown(old[k]) if k in old and op != "create" else None,
+                           shown(new[k]) if k in new else None) for k in keys)
+    return Step(op, meta.type, meta.urn.rsplit("::", 1)[-1], props)
+
+
+Preview = Callable[[str, Path, provision.StackSettings], provision.StackResult]
+
+
+def previewer(steps: dict[str, list[Step]]) -> Preview:
+    """A preview of one stack that also keeps each step in ``steps[stack]``."""
+    lock = threading.Lock()
+
+    def preview(target: str, inventory: Path, settings: provision.StackSettings
+                ) -> provision.StackResult:
+        if settings.mocks:
+            return provision.preview(target, inventory, settings)
+        found: list[Step] = []
+
+        def event(e: auto.EngineEvent) -> None:
+            if e.resource_pre_event is not None:
+                one = step(e.resource_pre_event.metadata)
+                if one is not None:
+                    found.append(one)
+
+        stack = provision.open_stack(settings.env, target)
+        stack.set_all_config({k: auto.ConfigValue(v) for k, v in
+                              provision.stack_config(settings, target, inventory).items()})
+        result = stack.preview(color="never", suppress_progress=True, on_event=event)
+        with lock:
+            steps[stack.name] = found
+        return provision.StackResult(stack.name, {str(op): n for op, n in
+                                                  result.change_summary.items()})
+
+    return preview

@@ -1,0 +1,149 @@
+"""The plan's network part: per router the exact vtysh commands the network phase would push.
+
+Each router the change touches is compared as the network phase compares it
+(:mod:`fellesdrift.network.push`): its intended configuration (:mod:`.intended`, rendered with
+the interface names the device reports) against its running one, read over its netops login.
+Where the router cannot be read (no lab, or it does not answer), the base is the last
+configuration the network phase archived before a push (``backups/<env>/<device>/``), with the
+interface names that configuration gives; a router the change adds is planned against an empty
+configuration (its whole configuration is pushed). Reading changes nothing, not even the
+archive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from fellesdrift.access import keys
+from fellesdrift.converge import hostvars
+from fellesdrift.inventory.model import Inventory
+from fellesdrift.network import config, frr, intended, push
+from fellesdrift.provision.hosts import Host
+
+Base = Literal["running", "archived", "new"]
+
+
+@dataclass(frozen=True)
+class RouterPlan:
+    device: str
+    #: What the commands were computed against: the running configuration, the last archived
+    #: one, or nothing (a router the change adds).
+    base: Base
+    commands: tuple[str, ...]
+    diff: str
+    #: Why the running configuration could not be read ("" when it was).
+    note: str = ""
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.commands)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"commands": list(self.commands)}
+
+
+def last_archived(env: str, device: str, backups: Path = push.BACKUPS) -> str | None:
+    """The configuration archived before the device's last push, if any."""
+    found = sorted((backups / env / device).glob("*.cfg"))
+    return found[-1].read_text(encoding="utf-8") if found else None
+
+
+def interfaces_of(text: str) -> dict[str, str]:
+    """address → interface name, from a configuration's ``interface``/``ip address`` lines."""
+    found = {}
+    for path in config.parse(text):
+        if len(path) == 2 and path[0].startswith("interface ") and path[1].startswith(
+                "ip address "):
+            found[path[1].split(" ")[2].split("/")[0]] = path[0].split(" ")[1]
+    return found
+
+
+def _read(host: Host, env: str) -> tuple[str, dict[str, str]]:
+    key, _ = keys.lab_keypair(env)
+    conn = frr.connect(host.address, hostvars.NETOPS_USER, str(key),
+                       str(keys.known_hosts_path(env)))
+    try:
+        return conn.running_config(), conn.interfaces()
+    finally:
+        with contextlib.suppress(Exception):  # the session may be gone already
+            conn.disconnect()
+
+
+def plan_router(model: Inventory, env: str, name: str, host: Host | None,
+                backups: Path = push.BACKUPS) -> RouterPlan:
+    """The commands that would make router ``name`` its intended configuration; ``host``: the
+    router in the lab (None: not made, or no lab)."""
+    running, note = "", ""
+    names: dict[str, str] = {}
+    base: Base = "new"
+    if host is not None:
+        try:
+            running, names = _read(host, env)
+            base = "running"
+        except Exception as e:  # noqa: BLE001 - unreadable: plan against the archive instead
+            note = f"not read ({type(e).__name__}: {e})".strip()
+    if base != "running":
+        archived = last_archived(env, name, backups)
+        if archived is not None:
+            running, names, base = archived, interfaces_of(archived), "archived"
+    wanted = intended.render(model, name, "frr", interfaces=names,
+                             hostname=host.machine if host else None)
+    return RouterPlan(name, base, tuple(config.commands(running, wanted)),
+                      config.diff(running, wanted, name), note)
+
+
+def plan(model: Inventory, env: str, names: list[str], lab: dict[str, Host],
+         backups: Path = push.BACKUPS) -> list[RouterPlan]:
+    """Each router of ``names`` the model has (``lab``: the routers made, by name), core
+    first."""
+    devices = set(intended.devices(model))
+    found = [plan_router(model, env, n, lab.get(n), backups) for n in names if n in devices]
+    return sorted(found, key=lambda r: (r.device != intended.CORE, r.device))
+
+
+def routers_of(model: Inventory, slugs: list[str]) -> list[str]:
+    """The routers a change to these municipalities touches: the core and their sites'."""
+    return [intended.CORE] + [intended.device_name(m, s) for m in model.municipalities
+                              if m.slug in slugs for s in m.sites]
+
+
+_INTERFACE = re.compile(r"^([+-] ?)interface \S+$")
+
+
+def changed_lines(diff: str) -> Counter[str]:
+    """The lines a diff adds and removes, with interface names left out: the lab names a link
+    it attaches only when it attaches it, so a new link's name is not known when planning."""
+    lines = [ln for ln in diff.splitlines()
+             if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    return Counter(_INTERFACE.sub(r"\1interface *", ln) for ln in lines)
+
+
+def unplanned(planned: list[dict[str, Any]], applied: list[push.DeviceResult]) -> list[str]:
+    """Each router whose push differs from the plan's: a change where none was planned, none
+    where one was, or other lines changed (a new router: only whether it changed)."""
+    want = {str(p["device"]): p for p in planned}
+    out = []
+    for r in sorted(applied, key=lambda r: r.device):
+        p = want.pop(r.device, None)
+        if r.status == "failed":
+            continue  # the apply failed already, and says so
+        pushed = r.status == "changed"
+        if p is None:
+            if pushed:
+                out.append(f"router {r.device}: changed, but the plan has no commands for it")
+            continue
+        if pushed != bool(p["commands"]):
+            out.append(f"router {r.device}: planned {len(p['commands'])} command(s), "
+                       f"{'changed' if pushed else 'nothing changed'}")
+        elif pushed and p["base"] != "new" and changed_lines(r.diff) != changed_lines(p["diff"]):
+            out.append(f"router {r.device}: the configuration pushed differs from the planned "
+                       "one")
+    for device, p in sorted(want.items()):
+        if p["commands"]:
+            out.append(f"router {device}: planned {len(p['commands'])} command(s), not pushed")
+    return out
