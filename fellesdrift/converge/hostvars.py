@@ -96,7 +96,7 @@ def _tier(model: Inventory, m: Municipality, service: str) -> dict[str, Any]:
 
 
 def _gis(model: Inventory, env: str) -> dict[str, Any]:
-    return {"gis_hosting_server_name": f"gis.{domain(env)}", "gis_hosting_municipalities": [
+    return {"gis_hosting__server_name": f"gis.{domain(env)}", "gis_hosting__municipalities": [
         {"slug": m.slug, "name": m.name, "code": m.code,
          "database": db_name("gis", m.slug), "login": db_name("gis", m.slug),
          "password": credentials.password(env, f"gis/{m.slug}"),
@@ -110,9 +110,9 @@ def _finance(model: Inventory, env: str, host: Host) -> dict[str, Any]:
     name = f"okonomi.{domain(env)}"
     tls = pki.server(env, model.centre.name, [name, f"{host.name}.{domain(env)}"],
                      [host.address])
-    return {"finance_hosting_server_name": name,
-            "finance_hosting_tls_cert": tls.cert, "finance_hosting_tls_key": tls.key,
-            "finance_hosting_municipalities": [
+    return {"finance_hosting__server_name": name,
+            "finance_hosting__tls_cert": tls.cert, "finance_hosting__tls_key": tls.key,
+            "finance_hosting__municipalities": [
                 {"slug": m.slug, "name": m.name, "code": m.code,
                  "database": db_name("okonomi", m.slug), "login": db_name("okonomi", m.slug),
                  "password": credentials.password(env, f"okonomi/{m.slug}"),
@@ -131,9 +131,9 @@ def _monitoring(model: Inventory, env: str, hosts: list[Host]) -> dict[str, Any]
             if any(s.service == service for s in m.services):
                 probes.append({"municipality": m.slug, "service": service, "url": url,
                                "module": module, **_tier(model, m, service)})
-    return {"monitoring_node_targets": [{"name": h.name, "address": h.address,
+    return {"monitoring__node_targets": [{"name": h.name, "address": h.address,
                                          "port": NODE_EXPORTER_PORT} for h in hosts],
-            "monitoring_probes": probes}
+            "monitoring__probes": probes}
 
 
 def link_endpoint(model: Inventory, site: Site) -> str:
@@ -160,26 +160,26 @@ def _site_client(ctx: Context, host: Host) -> dict[str, Any]:
     return {
         # The link's bandwidth, measured against the core router's iperf3 server of this link
         # (its own: sites measure at the same time without queueing for one server).
-        "site_client_link": {"down_mbps": site.link.down_mbps, "up_mbps": site.link.up_mbps,
+        "site_client__link": {"down_mbps": site.link.down_mbps, "up_mbps": site.link.up_mbps,
                              "iperf3_server": link_endpoint(model, site) if core else "",
                              "iperf3_port": IPERF3_PORT},
-        "site_client_municipality": slug,
-        "site_client_dns_servers": [d.address for d in dns],
-        "site_client_ntp_servers": [d.address for d in dns],
-        "site_client_apt_proxy_url": f"http://{apt.address}:{APT_PROXY_PORT}" if apt else "",
-        "site_client_wms": {"url": wms_url(env, slug), "layer": "sites", "bbox": wms_bbox(m)}
+        "site_client__municipality": slug,
+        "site_client__dns_servers": [d.address for d in dns],
+        "site_client__ntp_servers": [d.address for d in dns],
+        "site_client__apt_proxy_url": f"http://{apt.address}:{APT_PROXY_PORT}" if apt else "",
+        "site_client__wms": {"url": wms_url(env, slug), "layer": "sites", "bbox": wms_bbox(m)}
         if "gis" in subscribed else {},
-        "site_client_finance_url": finance_url(env, slug) if "okonomi" in subscribed else "",
+        "site_client__finance_url": finance_url(env, slug) if "okonomi" in subscribed else "",
         # Hosts of every other municipality: none of them may be reachable from this site.
-        "site_client_foreign_hosts": [
+        "site_client__foreign_hosts": [
             {"municipality": municipality_of(h), "name": h.name, "address": h.address}
             for h in ctx.hosts if municipality_of(h) not in (None, slug)],
     }
 
 
 def _apt_proxy(ctx: Context, host: Host) -> dict[str, Any]:
-    return {"apt_proxy_port": APT_PROXY_PORT,
-            "apt_proxy_allowed_networks": list(ctx.model.centre.address_plan.aggregates)}
+    return {"apt_proxy__port": APT_PROXY_PORT,
+            "apt_proxy__allowed_networks": list(ctx.model.centre.address_plan.aggregates)}
 
 
 def _dns_ntp(ctx: Context, host: Host) -> dict[str, Any]:
@@ -188,15 +188,15 @@ def _dns_ntp(ctx: Context, host: Host) -> dict[str, Any]:
         alias = SERVICE_ALIASES.get(function_of(h))
         if alias and not any(r["name"] == alias for r in records):
             records.append({"name": alias, "address": h.address})
-    return {"dns_ntp_domain": domain(ctx.env), "dns_ntp_records": records,
-            "dns_ntp_allowed_networks": list(ctx.model.centre.address_plan.aggregates)}
+    return {"dns_ntp__domain": domain(ctx.env), "dns_ntp__records": records,
+            "dns_ntp__allowed_networks": list(ctx.model.centre.address_plan.aggregates)}
 
 
 def _router(ctx: Context, host: Host, iperf3_servers: list[str]) -> dict[str, Any]:
-    return {"site_router_netops_keys": [ctx.netops_key],
-            "site_router_iperf3_servers": iperf3_servers,
-            "site_router_iperf3_port": IPERF3_PORT,
-            "common_ssh_allow_groups": [NETOPS_USER]}
+    return {"site_router__netops_keys": [ctx.netops_key],
+            "site_router__iperf3_servers": iperf3_servers,
+            "site_router__iperf3_port": IPERF3_PORT,
+            "common__ssh_allow_groups": [NETOPS_USER]}
 
 
 def _core_router(ctx: Context, host: Host) -> dict[str, Any]:
@@ -241,15 +241,15 @@ def render(model: Inventory, env: str, hosts: list[Host], netops_key: str
             "fellesdrift_domain": dom,
             "fellesdrift_function": function,
             "fellesdrift_role": spec.role if spec else "",
-            "common_apt_proxy_url": "" if ctx.apt is None or h is ctx.apt
+            "common__apt_proxy_url": "" if ctx.apt is None or h is ctx.apt
             else f"http://{ctx.apt.address}:{APT_PROXY_PORT}",
             # The apt proxy keeps its provisioned resolver: it must resolve the Debian mirrors.
-            "common_dns_servers": [] if h is ctx.apt else [d.address for d in ctx.dns],
-            "common_dns_search": [dom],
-            "common_ntp_servers": [d.address for d in ctx.dns if d is not h],
-            "common_ca_certificates": [{"name": f"fellesdrift-{env}-ca", "pem": ca}],
+            "common__dns_servers": [] if h is ctx.apt else [d.address for d in ctx.dns],
+            "common__dns_search": [dom],
+            "common__ntp_servers": [d.address for d in ctx.dns if d is not h],
+            "common__ca_certificates": [{"name": f"fellesdrift-{env}-ca", "pem": ca}],
             # The one network hardening baseline (the lab driver sets it on every container).
-            "common_sysctl_settings": dict(hardening.NETWORK_SYSCTLS),
+            "common__sysctl_settings": dict(hardening.NETWORK_SYSCTLS),
         }
         build = BUILDERS.get(function)
         out[h.name] = v | build(ctx, h) if build else v

@@ -222,7 +222,7 @@ TEMPLATES = [
 ]
 PASSPHRASE = "unit-test passphrase"
 #: Role settings that are no model data but reach systemd units: hostile too.
-SETTINGS = {"finance_hosting_backup_dir": "/var/backups/finance 100% ü \"q\" \\"}
+SETTINGS = {"finance_hosting__backup_dir": "/var/backups/finance 100% ü \"q\" \\"}
 
 
 def _render_roles(model: Inventory, out: Path, settings: dict[str, Any]) -> Path:
@@ -245,8 +245,8 @@ def _render_roles(model: Inventory, out: Path, settings: dict[str, Any]) -> Path
     # The endpoint's certificate where the nginx site names it (nginx -t opens it).
     tls = out / "files" / "finance" / "tls"
     tls.mkdir(parents=True)
-    (tls / "finance-hosting.crt").write_text(given["okonomi-01"]["finance_hosting_tls_cert"])
-    (tls / "finance-hosting.key").write_text(given["okonomi-01"]["finance_hosting_tls_key"])
+    (tls / "finance-hosting.crt").write_text(given["okonomi-01"]["finance_hosting__tls_cert"])
+    (tls / "finance-hosting.key").write_text(given["okonomi-01"]["finance_hosting__tls_key"])
     loader = DataLoader()
     loader.set_vault_secrets([("default", VaultSecret(PASSPHRASE.encode()))])
     managed = InventoryManager(loader=loader, sources=[str(written)])
@@ -262,7 +262,7 @@ def _render_roles(model: Inventory, out: Path, settings: dict[str, Any]) -> Path
         path = ROOT / "roles" / role / "vars" / "main.yml"
         if path.exists():
             variables |= loader.load_from_file(str(path), trusted_as_template=True)
-    variables |= settings | {"__finance_hosting_tls_dir": str(tls)}
+    variables |= settings | {"finance_hosting__tls_dir": str(tls)}
     play = out / "play"
     play.mkdir(parents=True)
     (play / "filter_plugins").symlink_to(ROOT / "playbooks" / "filter_plugins")
@@ -271,7 +271,7 @@ def _render_roles(model: Inventory, out: Path, settings: dict[str, Any]) -> Path
     for role, src, dest in TEMPLATES:
         source = ROOT / "roles" / role / "templates" / src
         data = trust_as_template(source.read_text(encoding="utf-8"))
-        for item in variables[f"{role}_municipalities"] if "item" in dest else [None]:
+        for item in variables[f"{role}__municipalities"] if "item" in dest else [None]:
             target = out / "files" / dest.replace("{{ item.slug }}", item["slug"] if item else "")
             scope = variables | generate_ansible_template_vars(str(source), str(source),
                                                                str(target))
@@ -470,7 +470,7 @@ def test_systemd_units_verify_with_a_hostile_path(roles_hostile: Path, tmp_path:
                            str(tmp_path / "finance-backup.timer")],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0 and "finance-backup" not in proc.stderr, proc.stderr
-    path = SETTINGS["finance_hosting_backup_dir"]
+    path = SETTINGS["finance_hosting__backup_dir"]
     lines = dict(line.split("=", 1) for line in service.split("\n") if "=" in line)
     assert lines["ReadWritePaths"] == '"' + path.replace("%", "%%").replace("\\", "\\\\")\
         .replace('"', '\\"') + '"'

@@ -53,49 +53,49 @@ def test_every_host_installs_through_the_apt_proxy_but_the_proxy_itself(
         rendered: dict[str, dict[str, Any]]) -> None:
     for name, v in rendered.items():
         want = "" if name == "apt-proxy" else "http://10.104.0.130:3142"
-        assert v["common_apt_proxy_url"] == want, name
+        assert v["common__apt_proxy_url"] == want, name
 
 
 def test_sites_resolve_and_sync_time_at_the_centre(rendered: dict[str, dict[str, Any]]) -> None:
     client = rendered["vinje-radhus-client"]
-    assert client["common_dns_servers"] == ["10.104.0.140"]
-    assert client["common_ntp_servers"] == ["10.104.0.140"]
-    assert rendered["katalog"]["common_ntp_servers"] == []  # not its own upstream
+    assert client["common__dns_servers"] == ["10.104.0.140"]
+    assert client["common__ntp_servers"] == ["10.104.0.140"]
+    assert rendered["katalog"]["common__ntp_servers"] == []  # not its own upstream
 
 
 def test_dns_knows_every_host_and_the_service_names(rendered: dict[str, dict[str, Any]]) -> None:
-    records = {r["name"]: r["address"] for r in rendered["katalog"]["dns_ntp_records"]}
+    records = {r["name"]: r["address"] for r in rendered["katalog"]["dns_ntp__records"]}
     assert {h.name for h in HOSTS} <= set(records)
     assert records["gis"] == "10.104.0.160" and records["okonomi"] == "10.104.0.170"
 
 
 def test_hosted_services_get_one_database_per_subscriber(
         rendered: dict[str, dict[str, Any]]) -> None:
-    gis = rendered["gis-01"]["gis_hosting_municipalities"]
+    gis = rendered["gis-01"]["gis_hosting__municipalities"]
     assert sorted(m["database"] for m in gis) == ["gis_tokke", "gis_vinje"]
-    finance = {m["slug"]: m for m in rendered["okonomi-01"]["finance_hosting_municipalities"]}
+    finance = {m["slug"]: m for m in rendered["okonomi-01"]["finance_hosting__municipalities"]}
     assert finance["vinje"]["networks"] == ["10.104.1.0/24"]
     assert finance["vinje"]["password"] != finance["tokke"]["password"]
-    assert "BEGIN CERTIFICATE" in rendered["okonomi-01"]["finance_hosting_tls_cert"]
+    assert "BEGIN CERTIFICATE" in rendered["okonomi-01"]["finance_hosting__tls_cert"]
 
 
 def test_passwords_are_stable_between_renders(tmp_path: Path,
                                               rendered: dict[str, dict[str, Any]],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     again = hostvars.render(inventory.load([FIXTURES]), "unit", HOSTS, "k")
-    assert again["gis-01"]["gis_hosting_municipalities"] == \
-        rendered["gis-01"]["gis_hosting_municipalities"]
+    assert again["gis-01"]["gis_hosting__municipalities"] == \
+        rendered["gis-01"]["gis_hosting__municipalities"]
 
 
 def test_a_site_must_not_reach_other_municipalities(rendered: dict[str, dict[str, Any]]) -> None:
-    foreign = rendered["vinje-radhus-client"]["site_client_foreign_hosts"]
+    foreign = rendered["vinje-radhus-client"]["site_client__foreign_hosts"]
     assert {h["municipality"] for h in foreign} == {"tokke"}
     assert {h["name"] for h in foreign} == {"tokke-skule-router", "tokke-skule-client"}
 
 
 def test_monitoring_probes_every_subscribed_endpoint_with_its_target(
         rendered: dict[str, dict[str, Any]]) -> None:
-    probes = rendered["overvaking"]["monitoring_probes"]
+    probes = rendered["overvaking"]["monitoring__probes"]
     assert {(p["municipality"], p["service"]) for p in probes} == {
         ("vinje", "gis"), ("vinje", "okonomi"), ("tokke", "gis"), ("tokke", "okonomi")}
     assert all(p["availability_percent"] == 99.5 for p in probes)
@@ -107,21 +107,21 @@ def test_every_rendered_input_is_documented_in_the_role(
         rendered: dict[str, dict[str, Any]], role: str) -> None:
     spec = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
     documented = set(spec["argument_specs"]["main"]["options"] or {})
-    given = {k for v in rendered.values() for k in v if k.startswith(f"{role}_")}
+    given = {k for v in rendered.values() for k in v if k.startswith(f"{role}__")}
     assert given <= documented, f"undocumented inputs of {role}: {given - documented}"
 
 
 def test_every_site_link_has_its_own_iperf3_server_on_the_core(
         rendered: dict[str, dict[str, Any]]) -> None:
-    servers = rendered["core-router"]["site_router_iperf3_servers"]
-    clients = {n: v["site_client_link"] for n, v in rendered.items() if n.endswith("-client")}
+    servers = rendered["core-router"]["site_router__iperf3_servers"]
+    clients = {n: v["site_client__link"] for n, v in rendered.items() if n.endswith("-client")}
     assert sorted(c["iperf3_server"] for c in clients.values()) == sorted(servers)
     assert len(set(servers)) == len(clients) == 2  # one each, none shared
     for name, link in clients.items():
         # The core's end of this site's own /30: the measurement crosses exactly its link.
         router = rendered[name.replace("-client", "-router")]
-        assert link["iperf3_port"] == rendered["core-router"]["site_router_iperf3_port"]
-        assert router["site_router_iperf3_servers"] == []
+        assert link["iperf3_port"] == rendered["core-router"]["site_router__iperf3_port"]
+        assert router["site_router__iperf3_servers"] == []
         address = ipaddress.IPv4Address(link["iperf3_server"])
         assert address in ipaddress.IPv4Network("10.104.252.0/22")  # the centre's links range
         assert int(address) % 4 == 1  # the first address of a /30: the core's end
@@ -138,7 +138,7 @@ def test_every_function_of_a_host_gets_its_roles_inputs(
         v = rendered[h.name]
         role = FUNCTIONS[h.groups[0]].role
         assert v["fellesdrift_role"] == role, h.name
-        assert any(k.startswith(f"{role}_") for k in v), h.name
+        assert any(k.startswith(f"{role}__") for k in v), h.name
 
 
 def test_the_lab_and_the_common_role_apply_the_one_kernel_baseline(
@@ -146,9 +146,9 @@ def test_the_lab_and_the_common_role_apply_the_one_kernel_baseline(
     from stacks.drivers.lab import kernel_baseline
 
     for name, v in rendered.items():
-        given = {k: str(value) for k, value in v["common_sysctl_settings"].items()}
+        given = {k: str(value) for k, value in v["common__sysctl_settings"].items()}
         assert given == kernel_baseline(), name
     assert kernel_baseline()["net.ipv4.tcp_syncookies"] == "1"
     # The role keeps no copy of the values to drift from the lab's.
     defaults = yaml.safe_load((ROOT / "roles" / "common" / "defaults" / "main.yml").read_text())
-    assert not any(k.startswith("common_sysctl_settings") for k in defaults)
+    assert not any(k.startswith("common__sysctl_settings") for k in defaults)

@@ -352,8 +352,8 @@ def test_valid_inventories_render_every_phase(data: st.DataObject) -> None:
             hosts = _hosts(m)
             variables = hostvars.render(m, ENV, hosts, "ssh-ed25519 AAAA netops")
             assert set(variables) == {h.name for h in hosts}
-            gis = next((v for v in variables.values() if "gis_hosting_municipalities" in v), {})
-            for entry in gis.get("gis_hosting_municipalities", []):
+            gis = next((v for v in variables.values() if "gis_hosting__municipalities" in v), {})
+            for entry in gis.get("gis_hosting__municipalities", []):
                 assert entry["name"] == m.municipality(entry["slug"]).name
             out = report.write(m, ENV, Path(tmp) / "report")
             parser = _Text()

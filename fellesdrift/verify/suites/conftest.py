@@ -66,7 +66,7 @@ def inventory_vars(host: Any) -> dict[str, Any]:
 def role_vars_for(host: Any, role: str) -> dict[str, Any]:
     """Defaults of ``role`` overlaid with the host's inventory variables of that role."""
     merged = dict(role_defaults(role))
-    prefix = f"{role}_"
+    prefix = f"{role}__"
     for name, value in inventory_vars(host).items():
         # Unrendered Jinja cannot be compared with what is on the host: keep the default.
         if name.startswith(prefix) and not (isinstance(value, str) and "{{" in value):

@@ -51,7 +51,7 @@ def test_apt_cacher_ng_is_running_and_enabled(host: Any) -> None:
 
 def test_listens_on_its_port(host: Any, apt_proxy_vars: dict[str, Any]) -> None:
     only_for(host, "apt_proxy")
-    port = apt_proxy_vars["apt_proxy_port"]
+    port = apt_proxy_vars["apt_proxy__port"]
     listening = [s for s in host.socket.get_listening_sockets() if s.endswith(f":{port}")]
     assert any(s.startswith("tcp://") for s in listening), f"nothing listens on TCP {port}"
 
@@ -61,7 +61,7 @@ def test_serves_a_debian_release_file(
 ) -> None:
     """A client of the lab's network gets the Release file through the proxy (HTTP 200)."""
     only_for(host, "apt_proxy")
-    proxy = f"http://{own_address(host)}:{apt_proxy_vars['apt_proxy_port']}"
+    proxy = f"http://{own_address(host)}:{apt_proxy_vars['apt_proxy__port']}"
     url = f"{DEBIAN_MIRROR}/dists/{codename}/Release"
     assert http_status(host, url, proxy) == "200"
 
@@ -70,7 +70,7 @@ def test_apt_get_update_works_through_the_proxy(host: Any, apt_proxy_vars: dict[
     """A real `apt-get update` through the proxy, into throw-away lists (the host's own lists
     and package cache are left alone)."""
     only_for(host, "apt_proxy")
-    proxy = f"http://{own_address(host)}:{apt_proxy_vars['apt_proxy_port']}"
+    proxy = f"http://{own_address(host)}:{apt_proxy_vars['apt_proxy__port']}"
     script = (
         "d=$(mktemp -d) && trap 'rm -rf \"$d\"' EXIT && "
         'apt-get update --error-on=any -o Dir::State::Lists="$d" '
@@ -88,7 +88,7 @@ def test_refuses_clients_outside_the_allowed_networks(
 ) -> None:
     """Only 127.0.0.1 of the loopback net is allowed: a request from 127.0.0.2 gets no answer."""
     only_for(host, "apt_proxy")
-    proxy = f"http://127.0.0.1:{apt_proxy_vars['apt_proxy_port']}"
+    proxy = f"http://127.0.0.1:{apt_proxy_vars['apt_proxy__port']}"
     url = f"{DEBIAN_MIRROR}/dists/{codename}/Release"
     assert http_status(host, url, proxy) == "200", "the proxy does not answer localhost"
     assert http_status(host, url, proxy, "--interface", "127.0.0.2") == "000"
@@ -102,7 +102,7 @@ def proxy_url(host: Any, function: str) -> str:
     """The apt proxy this host installs through (skips hosts without one)."""
     if function in ("", "apt_proxy"):
         pytest.skip("the apt proxy itself, or no inventory: no apt proxy to use")
-    url = str(role_vars_for(host, "common").get("common_apt_proxy_url", ""))
+    url = str(role_vars_for(host, "common").get("common__apt_proxy_url", ""))
     if not url:
         pytest.skip("no apt proxy configured for this host")
     return url

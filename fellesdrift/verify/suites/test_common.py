@@ -98,8 +98,8 @@ def _commands(v: dict[str, Any]) -> dict[str, str | tuple[str, str]]:
     (service: systemctl is-active/is-enabled; user: id, id -nG, getent passwd; group: getent
     group; file: test -e, stat -Lc, cat --; package: dpkg-query), keyed by themselves or, for a
     long one, by a name; (command, "root") runs through sudo."""
-    spec = f"user={v['common_ops_user']},host=localhost,addr=127.0.0.1"
-    users = [v["common_ops_user"], *(a["name"] for a in v["common_admin_users"])]
+    spec = f"user={v['common__ops_user']},host=localhost,addr=127.0.0.1"
+    users = [v["common__ops_user"], *(a["name"] for a in v["common__admin_users"])]
     commands: dict[str, str | tuple[str, str]] = {
         "sshd -T": (f"/usr/sbin/sshd -T -C {q(spec)}", "root"),
         "/usr/sbin/sshd -t": ("/usr/sbin/sshd -t", "root"),
@@ -112,7 +112,7 @@ def _commands(v: dict[str, Any]) -> dict[str, str | tuple[str, str]]:
         "apt-config dump": "apt-config dump",
         "apt proxy": "apt-config dump --format '%v%n' Acquire::http::Proxy",
         "unattended-upgrades": "dpkg-query -f '${Status}' -W unattended-upgrades",
-        f"getent group {v['common_admin_group']}": f"getent group {q(v['common_admin_group'])}",
+        f"getent group {v['common__admin_group']}": f"getent group {q(v['common__admin_group'])}",
         f"cat {SUDOERS_FILE}": (f"cat {SUDOERS_FILE}", "root"),
         "visudo -c": ("visudo -c", "root"),
     }
@@ -122,14 +122,14 @@ def _commands(v: dict[str, Any]) -> dict[str, str | tuple[str, str]]:
     for user in users:
         for command in ("id", "id -nG", "getent passwd"):
             commands[f"{command} {user}"] = f"{command} {q(user)}"
-    for path in (CHRONY_CONF, v["common_sysctl_file"], JOURNALD_DROPIN, RESOLV_CONF):
+    for path in (CHRONY_CONF, v["common__sysctl_file"], JOURNALD_DROPIN, RESOLV_CONF):
         commands[f"cat -- {path}"] = f"cat -- {q(path)}"
-    for path in (CHRONY_CONTAINER_DROPIN, v["common_sysctl_file"], JOURNALD_DROPIN, SUDOERS_FILE):
+    for path in (CHRONY_CONTAINER_DROPIN, v["common__sysctl_file"], JOURNALD_DROPIN, SUDOERS_FILE):
         commands[f"test -e {path}"] = f"test -e {q(path)}"
         commands[f"stat {path}"] = f"stat -Lc '%U %G %a %Y' {q(path)}"
-    if v["common_ca_certificates"]:
-        commands["ca trusted"] = _ca_check(v["common_ca_certificates"])
-        for cert in v["common_ca_certificates"]:
+    if v["common__ca_certificates"]:
+        commands["ca trusted"] = _ca_check(v["common__ca_certificates"])
+        for cert in v["common__ca_certificates"]:
             commands[f"openssl verify {ca_path(cert)}"] = (
                 f"openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt {q(ca_path(cert))}")
     return commands
@@ -238,9 +238,9 @@ def test_sshd_effective_setting(sshd: dict[str, list[str]], keyword: str, wanted
 
 
 def test_sshd_login_limits(sshd: dict[str, list[str]], common_vars: dict[str, Any]) -> None:
-    assert int(one(sshd, "maxauthtries")) == common_vars["common_ssh_max_auth_tries"]
+    assert int(one(sshd, "maxauthtries")) == common_vars["common__ssh_max_auth_tries"]
     assert int(one(sshd, "maxauthtries")) < 6, "MaxAuthTries is not tighter than sshd's default"
-    assert int(one(sshd, "logingracetime")) == common_vars["common_ssh_login_grace_time"]
+    assert int(one(sshd, "logingracetime")) == common_vars["common__ssh_login_grace_time"]
     assert 0 < int(one(sshd, "logingracetime")) <= 60
 
 
@@ -260,10 +260,10 @@ def test_sshd_allows_admin_group_and_operations_user(
     facts: Facts, sshd: dict[str, list[str]], common_vars: dict[str, Any]
 ) -> None:
     allowed = {group for line in sshd.get("allowgroups", []) for group in line.split()}
-    assert common_vars["common_admin_group"] in allowed
-    ops_groups = set(facts.groups(common_vars["common_ops_user"]))
+    assert common_vars["common__admin_group"] in allowed
+    ops_groups = set(facts.groups(common_vars["common__ops_user"]))
     assert ops_groups & allowed, (
-        f"{common_vars['common_ops_user']} (groups {sorted(ops_groups)}) is locked out by "
+        f"{common_vars['common__ops_user']} (groups {sorted(ops_groups)}) is locked out by "
         f"AllowGroups {sorted(allowed)}"
     )
 
@@ -323,7 +323,7 @@ def probes(host: Any, facts: Facts, sysctl_file: dict[str, str], ssh_target: tup
     keys = sorted(k for k in sysctl_file if k.startswith("net."))
     if keys:
         commands["sysctl"] = ("sysctl -e " + " ".join(keys), "root")
-    for admin in common_vars["common_admin_users"]:
+    for admin in common_vars["common__admin_users"]:
         if admin.get("state", "present") != "absent" and facts.user_exists(admin["name"]):
             path = f"{facts.home(admin['name'])}/.ssh/authorized_keys"
             commands[f"keys {admin['name']}"] = (f"cat {path}", "root")
@@ -365,9 +365,9 @@ def test_chrony_uses_configured_servers_only(facts: Facts, common_vars: dict[str
     conf = facts.content(CHRONY_CONF)
     directives = [line.split() for line in conf.splitlines() if line.strip()]
     servers = [d[1] for d in directives if d[0] == "server"]
-    assert servers == list(common_vars["common_ntp_servers"])
+    assert servers == list(common_vars["common__ntp_servers"])
     assert not [d for d in directives if d[0] in ("pool", "peer", "sourcedir")], (
-        "chrony.conf has time sources besides common_ntp_servers"
+        "chrony.conf has time sources besides common__ntp_servers"
     )
 
 
@@ -392,7 +392,7 @@ def test_chronyd_leaves_the_clock_alone_only_in_a_container(facts: Facts) -> Non
 @pytest.fixture(scope="module")
 def sysctl_file(facts: Facts, common_vars: dict[str, Any]) -> dict[str, str]:
     """Keys and values of the role's sysctl.d file ({} when it is missing)."""
-    path = common_vars["common_sysctl_file"]
+    path = common_vars["common__sysctl_file"]
     settings: dict[str, str] = {}
     if not facts.exists(path):
         return settings
@@ -405,7 +405,7 @@ def sysctl_file(facts: Facts, common_vars: dict[str, Any]) -> dict[str, str]:
 
 
 def test_sysctl_file_exists(facts: Facts, common_vars: dict[str, Any]) -> None:
-    path = common_vars["common_sysctl_file"]
+    path = common_vars["common__sysctl_file"]
     assert facts.exists(path), f"{path} is missing"
     assert facts.stat(path)[:2] == ("root", "root")
 
@@ -448,8 +448,8 @@ def test_journald_limits(facts: Facts, common_vars: dict[str, Any]) -> None:
     settings = dict(
         line.split("=", 1) for line in facts.content(JOURNALD_DROPIN).splitlines() if "=" in line
     )
-    assert settings.get("SystemMaxUse") == common_vars["common_journald_system_max_use"]
-    assert settings.get("MaxRetentionSec") == common_vars["common_journald_max_retention"]
+    assert settings.get("SystemMaxUse") == common_vars["common__journald_system_max_use"]
+    assert settings.get("MaxRetentionSec") == common_vars["common__journald_max_retention"]
 
 
 def test_journald_runs_with_its_limits(facts: Facts) -> None:
@@ -500,14 +500,14 @@ def test_apt_upgrade_timer_is_active(facts: Facts) -> None:
 
 
 def test_admin_group_exists(facts: Facts, common_vars: dict[str, Any]) -> None:
-    result = facts[f"getent group {common_vars['common_admin_group']}"]
+    result = facts[f"getent group {common_vars['common__admin_group']}"]
     assert result.rc in (0, 2), f"getent group exited {result.rc}: {result.stderr.strip()}"
     assert result.rc == 0
 
 
 def test_operations_user_is_admin(facts: Facts, common_vars: dict[str, Any]) -> None:
-    assert facts.user_exists(common_vars["common_ops_user"])
-    assert common_vars["common_admin_group"] in facts.groups(common_vars["common_ops_user"])
+    assert facts.user_exists(common_vars["common__ops_user"])
+    assert common_vars["common__admin_group"] in facts.groups(common_vars["common__ops_user"])
 
 
 def test_sudoers_grant_for_admin_group(facts: Facts, common_vars: dict[str, Any]) -> None:
@@ -519,7 +519,7 @@ def test_sudoers_grant_for_admin_group(facts: Facts, common_vars: dict[str, Any]
         for line in facts.output(f"cat {SUDOERS_FILE}").splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert [f"%{common_vars['common_admin_group']}", "ALL=(ALL:ALL)"] in [r[:2] for r in rules]
+    assert [f"%{common_vars['common__admin_group']}", "ALL=(ALL:ALL)"] in [r[:2] for r in rules]
 
 
 def test_sudo_configuration_is_valid(facts: Facts) -> None:
@@ -527,10 +527,10 @@ def test_sudo_configuration_is_valid(facts: Facts) -> None:
 
 
 def test_admin_users(facts: Facts, probes: dict[str, Ran], common_vars: dict[str, Any]) -> None:
-    admins = common_vars["common_admin_users"]
+    admins = common_vars["common__admin_users"]
     if not admins:
         pytest.skip("no admin users configured for this host")
-    group = common_vars["common_admin_group"]
+    group = common_vars["common__admin_group"]
     for admin in admins:
         exists = facts.user_exists(admin["name"])
         if admin.get("state", "present") == "absent":
@@ -554,24 +554,24 @@ def test_apt_proxy_setting(facts: Facts, common_vars: dict[str, Any], function: 
     if not function:
         pytest.skip("no inventory: the host's apt proxy is unknown")
     configured = facts["apt proxy"].output().strip()
-    assert configured == common_vars["common_apt_proxy_url"]
+    assert configured == common_vars["common__apt_proxy_url"]
 
 
 def test_resolver_uses_the_configured_dns_servers(facts: Facts, common_vars: dict[str, Any]
                                                   ) -> None:
-    servers = common_vars["common_dns_servers"]
+    servers = common_vars["common__dns_servers"]
     if not servers:
         pytest.skip("no DNS servers configured: the host keeps its provisioned resolver")
     conf = facts.content(RESOLV_CONF)
     assert re.findall(r"^nameserver\s+(\S+)", conf, re.M) == list(servers)
     search = [d for line in re.findall(r"^search\s+(.*)$", conf, re.M) for d in line.split()]
-    assert search == list(common_vars["common_dns_search"])
+    assert search == list(common_vars["common__dns_search"])
 
 
 def test_ca_certificates_are_trusted(facts: Facts, common_vars: dict[str, Any]) -> None:
     """Each configured CA is in the store OpenSSL and Python trust by default (and verifies
     against it, which for a self-signed CA means it is in the bundle)."""
-    certificates = common_vars["common_ca_certificates"]
+    certificates = common_vars["common__ca_certificates"]
     if not certificates:
         pytest.skip("no CA certificates configured")
     out = facts["ca trusted"].output().split()

@@ -75,8 +75,8 @@ def test_unbound_is_running_and_enabled(host: Any, dns_vars: dict[str, Any]) -> 
 
 
 def test_every_record_resolves(host: Any, dns_vars: dict[str, Any]) -> None:
-    domain = dns_vars["dns_ntp_domain"]
-    records = dns_vars["dns_ntp_records"]
+    domain = dns_vars["dns_ntp__domain"]
+    records = dns_vars["dns_ntp__records"]
     if not records:
         pytest.skip("no records configured")
     queries = [arg for r in records for arg in (f"{r['name']}.{domain}", "A")]
@@ -95,9 +95,9 @@ def test_every_record_resolves(host: Any, dns_vars: dict[str, Any]) -> None:
 
 
 def test_addresses_resolve_back_to_their_first_name(host: Any, dns_vars: dict[str, Any]) -> None:
-    domain = dns_vars["dns_ntp_domain"]
+    domain = dns_vars["dns_ntp__domain"]
     first: dict[str, str] = {}
-    for r in dns_vars["dns_ntp_records"]:
+    for r in dns_vars["dns_ntp__records"]:
         first.setdefault(r["address"], f"{r['name']}.{domain}.")
     if not first:
         pytest.skip("no records configured")
@@ -118,24 +118,24 @@ def test_addresses_resolve_back_to_their_first_name(host: Any, dns_vars: dict[st
 
 
 def test_answers_on_its_own_address(host: Any, dns_vars: dict[str, Any], own_address: str) -> None:
-    records = dns_vars["dns_ntp_records"]
+    records = dns_vars["dns_ntp__records"]
     if not records:
         pytest.skip("no records configured")
-    name = f"{records[0]['name']}.{dns_vars['dns_ntp_domain']}"
+    name = f"{records[0]['name']}.{dns_vars['dns_ntp__domain']}"
     answer = dig(host, "+short", f"@{own_address}", name, "A").stdout.split()
     assert answer == [records[0]["address"]]
 
 
 def test_names_outside_the_zone_are_answered_locally(host: Any, dns_vars: dict[str, Any]) -> None:
     """No upstream: a name outside the zone gets the answer the role was told to give
-    (``dns_ntp_unknown_names``), from unbound itself. The lab has no uplink, so a resolver
+    (``dns_ntp__unknown_names``), from unbound itself. The lab has no uplink, so a resolver
     that tried to recurse could only time out or answer SERVFAIL; NXDOMAIN comes from the
     local zone "." with the authoritative-answer flag, REFUSED without recursion available."""
     result = dig(host, "@127.0.0.1", "deb.debian.org", "A")
     assert result.rc == 0, f"no answer: {result.stdout.strip()}"
     flags = re.search(r";; flags: ([a-z ]*);", result.stdout)
     assert flags, result.stdout
-    if dns_vars["dns_ntp_unknown_names"] == "nxdomain":
+    if dns_vars["dns_ntp__unknown_names"] == "nxdomain":
         assert status_of(result.stdout) == "NXDOMAIN", result.stdout
         assert "aa" in flags.group(1).split(), f"not a local answer: {result.stdout}"
     else:
@@ -143,14 +143,14 @@ def test_names_outside_the_zone_are_answered_locally(host: Any, dns_vars: dict[s
 
 
 def test_unknown_names_in_the_zone_do_not_exist(host: Any, dns_vars: dict[str, Any]) -> None:
-    result = dig(host, "@127.0.0.1", f"no-such-host.{dns_vars['dns_ntp_domain']}", "A")
+    result = dig(host, "@127.0.0.1", f"no-such-host.{dns_vars['dns_ntp__domain']}", "A")
     assert status_of(result.stdout) == "NXDOMAIN"
 
 
 def test_refuses_clients_outside_the_allowed_networks(host: Any, dns_vars: dict[str, Any]) -> None:
     """Of the loopback net only 127.0.0.1 may ask: a query from 127.0.0.2 is refused."""
-    records = dns_vars["dns_ntp_records"]
-    name = f"{records[0]['name'] if records else 'dns'}.{dns_vars['dns_ntp_domain']}"
+    records = dns_vars["dns_ntp__records"]
+    name = f"{records[0]['name'] if records else 'dns'}.{dns_vars['dns_ntp__domain']}"
     assert status_of(dig(host, "@127.0.0.1", "-b", "127.0.0.2", name).stdout) == "REFUSED"
 
 
@@ -162,7 +162,7 @@ def test_chrony_serves_time_on_its_own_address(
     leap, mode, stratum = answer
     assert mode == 4, "not a server answer"
     assert leap != 3, "the server says its clock is not synchronised"
-    assert stratum == dns_vars["dns_ntp_local_stratum"]
+    assert stratum == dns_vars["dns_ntp__local_stratum"]
 
 
 def test_chrony_ignores_clients_outside_the_allowed_networks(
@@ -184,7 +184,7 @@ def client_vars(host: Any, function: str) -> dict[str, Any]:
 
 
 def test_resolver_names_the_dns_servers(host: Any, client_vars: dict[str, Any]) -> None:
-    servers = client_vars["common_dns_servers"]
+    servers = client_vars["common__dns_servers"]
     if not servers:
         pytest.skip("this host keeps its own resolver")
     conf = host.file("/etc/resolv.conf").content_string
@@ -193,7 +193,7 @@ def test_resolver_names_the_dns_servers(host: Any, client_vars: dict[str, Any]) 
 
 def test_the_dns_servers_answer_this_host(host: Any, client_vars: dict[str, Any]) -> None:
     """Each DNS server resolves this host's own name to its address, asked from this host."""
-    servers = client_vars["common_dns_servers"]
+    servers = client_vars["common__dns_servers"]
     variables = inventory_vars(host)
     if not servers:
         pytest.skip("this host keeps its own resolver")
@@ -204,7 +204,7 @@ def test_the_dns_servers_answer_this_host(host: Any, client_vars: dict[str, Any]
 
 
 def test_the_time_servers_serve_this_host(host: Any, client_vars: dict[str, Any]) -> None:
-    servers = client_vars["common_ntp_servers"]
+    servers = client_vars["common__ntp_servers"]
     if not servers:
         pytest.skip("no time servers configured")
     for server in servers:

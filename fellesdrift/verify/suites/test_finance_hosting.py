@@ -52,7 +52,7 @@ def fin(host: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def municipalities(fin: dict[str, Any]) -> list[dict[str, Any]]:
-    found = list(fin["finance_hosting_municipalities"])
+    found = list(fin["finance_hosting__municipalities"])
     if not found:
         pytest.skip("no municipality subscribes to finance hosting")
     return found
@@ -61,7 +61,7 @@ def municipalities(fin: dict[str, Any]) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def address(host: Any, fin: dict[str, Any]) -> str:
     """The host address PostgreSQL listens on."""
-    return str(fin["finance_hosting_listen_address"] or inventory_vars(host)["ansible_host"])
+    return str(fin["finance_hosting__listen_address"] or inventory_vars(host)["ansible_host"])
 
 
 def root(host: Any, command: str, *args: str) -> Any:
@@ -126,7 +126,7 @@ def login_sql_all(host: Any, logins: list[tuple[dict[str, Any], str, str, str]]
 
 
 def test_postgresql_is_running(host: Any, fin: dict[str, Any]) -> None:
-    version = fin["finance_hosting_postgresql_version"]
+    version = fin["finance_hosting__postgresql_version"]
     assert host.service(f"postgresql@{version}-main").is_running
     assert host.service("postgresql").is_enabled
     assert host.run("pg_isready -q -h 127.0.0.1 -p 5432").rc == 0
@@ -242,7 +242,7 @@ def test_backup_timer_is_active_and_scheduled(host: Any, fin: dict[str, Any]) ->
         "systemctl show finance-backup.timer -p TimersCalendar -p Persistent "
         "-p NextElapseUSecRealtime").stdout.splitlines() if "=" in line)
     assert props["Persistent"] == "yes"
-    assert f"OnCalendar={fin['finance_hosting_backup_on_calendar']} " in props["TimersCalendar"]
+    assert f"OnCalendar={fin['finance_hosting__backup_on_calendar']} " in props["TimersCalendar"]
     assert props["NextElapseUSecRealtime"] not in ("", "0", "n/a")
 
 
@@ -252,7 +252,7 @@ def backup_run(host: Any, fin: dict[str, Any], municipalities: list[dict[str, An
     """Run the backup service now; the newest dump of every database."""
     root_output(host, "systemctl start finance-backup.service")
     today = host.run("date +%F").stdout.strip()
-    base = fin["finance_hosting_backup_dir"]
+    base = fin["finance_hosting__backup_dir"]
     return {m["database"]: f"{base}/{m['database']}/{today}.dump" for m in municipalities}
 
 
@@ -274,7 +274,7 @@ def test_backup_keeps_only_the_newest_dumps(
         host: Any, fin: dict[str, Any], backup_run: dict[str, str]) -> None:
     # Plant more old dumps than may be kept, run the backup, count. Only this check plants
     # (another backup run at the same time prunes the same way).
-    keep = int(fin["finance_hosting_backup_keep_days"])
+    keep = int(fin["finance_hosting__backup_keep_days"])
     stale = [f"2000-01-{day:02d}.dump" for day in range(1, keep + 2)]
     directories = [dump.rsplit("/", 1)[0] for dump in backup_run.values()]
     try:
@@ -357,7 +357,7 @@ def curl(host: Any, name: str, url: str, *options: str) -> Any:
 
 def test_each_municipality_page_answers_over_https(
         host: Any, fin: dict[str, Any], municipalities: list[dict[str, Any]]) -> None:
-    name = fin["finance_hosting_server_name"]
+    name = fin["finance_hosting__server_name"]
     # The system CA store: the role common made the host trust the lab's CA.
     pages = run_all(host, {m["slug"]: curl_command(name, f"https://{name}/{m['slug']}/", "-w",
                                                    "\\n%{http_code}") for m in municipalities})
@@ -372,7 +372,7 @@ def test_each_municipality_page_answers_over_https(
 
 def test_an_unknown_path_is_not_found(host: Any, fin: dict[str, Any],
                                       municipalities: list[dict[str, Any]]) -> None:
-    name = fin["finance_hosting_server_name"]
+    name = fin["finance_hosting__server_name"]
     result = curl(host, name, f"https://{name}/no-such-municipality/", "-o", "/dev/null",
                   "-w", "%{http_code}")
     assert result.stdout.strip() == "404"
@@ -380,7 +380,7 @@ def test_an_unknown_path_is_not_found(host: Any, fin: dict[str, Any],
 
 def test_http_redirects_to_https(host: Any, fin: dict[str, Any],
                                  municipalities: list[dict[str, Any]]) -> None:
-    name = fin["finance_hosting_server_name"]
+    name = fin["finance_hosting__server_name"]
     slug = municipalities[0]["slug"]
     result = curl(host, name, f"http://{name}/{slug}/", "-o", "/dev/null",
                   "-w", "%{http_code} %{redirect_url}")
@@ -390,7 +390,7 @@ def test_http_redirects_to_https(host: Any, fin: dict[str, Any],
 @pytest.fixture(scope="module")
 def centre_ca(host: Any, fin: dict[str, Any]) -> Iterator[str]:
     """The lab CA's certificate (from the inventory) in a file on the host."""
-    cas = inventory_vars(host).get("common_ca_certificates") or []
+    cas = inventory_vars(host).get("common__ca_certificates") or []
     if not cas:
         pytest.skip("no CA certificate in the inventory")
     path = host.run("mktemp /tmp/finance-ca.XXXXXX").stdout.strip()
@@ -406,7 +406,7 @@ def s_client(host: Any, name: str, *options: str) -> Any:
 
 def test_certificate_verifies_against_the_centre_ca(
         host: Any, fin: dict[str, Any], centre_ca: str) -> None:
-    name = fin["finance_hosting_server_name"]
+    name = fin["finance_hosting__server_name"]
     result = s_client(host, name, "-CAfile", centre_ca, "-no-CApath", "-no-CAstore",
                       "-verify_return_error", "-verify_hostname", name)
     assert result.rc == 0, result.stderr
@@ -415,7 +415,7 @@ def test_certificate_verifies_against_the_centre_ca(
 
 @pytest.mark.parametrize("protocol", ["-tls1_2", "-tls1_3"])
 def test_modern_tls_is_accepted(host: Any, fin: dict[str, Any], protocol: str) -> None:
-    result = s_client(host, fin["finance_hosting_server_name"], protocol,
+    result = s_client(host, fin["finance_hosting__server_name"], protocol,
                       "-cipher", "DEFAULT@SECLEVEL=0")
     assert result.rc == 0, result.stderr
 
@@ -423,7 +423,7 @@ def test_modern_tls_is_accepted(host: Any, fin: dict[str, Any], protocol: str) -
 @pytest.mark.parametrize("protocol", ["-tls1", "-tls1_1"])
 def test_old_tls_is_refused(host: Any, fin: dict[str, Any], protocol: str) -> None:
     # SECLEVEL=0 lets the client offer the old protocol, so a refusal comes from the server.
-    result = s_client(host, fin["finance_hosting_server_name"], protocol,
+    result = s_client(host, fin["finance_hosting__server_name"], protocol,
                       "-cipher", "DEFAULT@SECLEVEL=0")
     assert result.rc != 0
     assert "no protocols available" not in result.stderr, "the client never offered it"

@@ -1,6 +1,6 @@
 """What the role ``gis_hosting`` promises on a GIS hosting host, checked the way an operator would.
 
-Every municipality in ``gis_hosting_municipalities`` has its own PostGIS database holding its
+Every municipality in ``gis_hosting__municipalities`` has its own PostGIS database holding its
 sites, reachable with its own login only, and a WMS at ``/<slug>/wms`` that draws those sites.
 The suite skips on hosts of other functions. Run by the platform, for example::
 
@@ -37,7 +37,7 @@ def gis(host: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def municipalities(gis: dict[str, Any]) -> list[dict[str, Any]]:
-    found = list(gis["gis_hosting_municipalities"])
+    found = list(gis["gis_hosting__municipalities"])
     if not found:
         pytest.skip("no municipality subscribes to GIS hosting")
     return found
@@ -53,7 +53,7 @@ def _postgres_all(host: Any, queries: dict[str, tuple[str, str]]) -> dict[str, s
 
 def _login_command(gis: dict[str, Any], m: dict[str, Any], db: str, sql: str) -> str:
     return shell("PGPASSWORD=%s psql -XAtq -w -h 127.0.0.1 -p %s -U %s -d %s -c %s",
-                 m["password"], str(gis["gis_hosting_postgresql_port"]), m["login"], db, sql)
+                 m["password"], str(gis["gis_hosting__postgresql_port"]), m["login"], db, sql)
 
 
 def _as_login(host: Any, gis: dict[str, Any], m: dict[str, Any], db: str, sql: str) -> Any:
@@ -68,7 +68,7 @@ def _wms_url(m: dict[str, Any], **params: str) -> str:
 
 def _curl_command(gis: dict[str, Any], url: str, *fmt: str) -> str:
     return shell("curl -s -m 30 -H %s -o /dev/null -w %s %s",
-                 f"Host: {gis['gis_hosting_server_name']}", " ".join(fmt), url)
+                 f"Host: {gis['gis_hosting__server_name']}", " ".join(fmt), url)
 
 
 def _curl(host: Any, gis: dict[str, Any], url: str, *fmt: str) -> str:
@@ -101,7 +101,7 @@ def _getmaps(host: Any, gis: dict[str, Any],
                        BBOX=_bbox(lonlat), WIDTH="256", HEIGHT="256", FORMAT="image/png")
         commands[f"{i} type"] = _curl_command(gis, url, "%{content_type}", "%{size_download}")
         commands[f"{i} head"] = shell("curl -s -m 30 -H %s %s | head -c 8 | od -An -tx1",
-                                      f"Host: {gis['gis_hosting_server_name']}", url)
+                                      f"Host: {gis['gis_hosting__server_name']}", url)
     # One map at a time: MapServer draws on the cores the monitoring probes and the site
     # clients' requests to this host need too.
     ran = run_all(host, commands, at_once=1)
@@ -115,8 +115,8 @@ def _getmaps(host: Any, gis: dict[str, Any],
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 def test_postgresql_is_running_and_enabled(host: Any, gis: dict[str, Any]) -> None:
-    unit = (f"postgresql@{gis['gis_hosting_postgresql_version']}"
-            f"-{gis['gis_hosting_postgresql_cluster']}")
+    unit = (f"postgresql@{gis['gis_hosting__postgresql_version']}"
+            f"-{gis['gis_hosting__postgresql_cluster']}")
     assert host.service(unit).is_running
     assert host.service("postgresql").is_enabled
 
@@ -164,7 +164,7 @@ def test_each_login_reads_its_own_database(host: Any, gis: dict[str, Any],
 
 def test_a_login_is_refused_on_other_databases(host: Any, gis: dict[str, Any],
                                                municipalities: list[dict[str, Any]]) -> None:
-    port = gis["gis_hosting_postgresql_port"]
+    port = gis["gis_hosting__postgresql_port"]
     # Positive control: each login, with the same password and path, reaches its own database.
     tries = [(m, db) for m in municipalities for db in
              [m["database"], "postgres", *(o["database"] for o in municipalities if o is not m)]]
@@ -214,7 +214,7 @@ def test_databases_are_owned_by_their_logins(host: Any,
 def test_capabilities_list_layer_sites(host: Any, gis: dict[str, Any],
                                        municipalities: list[dict[str, Any]]) -> None:
     answers = run_all(host, {m["slug"]: shell("curl -sf -m 30 -H %s %s",
-                                              f"Host: {gis['gis_hosting_server_name']}",
+                                              f"Host: {gis['gis_hosting__server_name']}",
                                               _wms_url(m, REQUEST="GetCapabilities"))
                              for m in municipalities}, at_once=1)
     for m in municipalities:

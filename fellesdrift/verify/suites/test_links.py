@@ -3,7 +3,7 @@ operator would: iperf3 from the site client to the centre, both directions, thro
 router's shaped link. Within ±15% for links up to 1 Gbit/s.
 
 Every link has its own iperf3 server on the core router (unit ``iperf3@ADDRESS``, bound to the
-core's address on that link; ``site_client_link`` names it), so sites never queue for a server
+core's address on that link; ``site_client__link`` names it), so sites never queue for a server
 and measure at the same time. What they share is the machine that carries the traffic: on the
 lab every link is a veth pair of this machine, and links measured at once compete for its
 cores (too many at once and each measures low). A measurement therefore holds its stated
@@ -45,7 +45,7 @@ BUDGET_MBPS = float(os.environ.get("FELLESDRIFT_LINK_BUDGET_MBPS")
 @pytest.fixture(scope="module")
 def link(require: Any, role_vars: Any) -> dict[str, Any]:
     require("site_client")
-    found = dict(role_vars("site_client")["site_client_link"])
+    found = dict(role_vars("site_client")["site_client__link"])
     assert found.get("iperf3_server"), "no iperf3 server for this site's link"
     return found
 

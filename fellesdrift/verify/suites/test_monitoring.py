@@ -49,7 +49,7 @@ def mon(host: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def api(host: Any, mon: dict[str, Any]) -> Callable[..., Any]:
     """``api(path, **params)``: the ``data`` of a Prometheus API answer (GET, url-encoded)."""
-    port = str(mon["monitoring_listen_address"]).rsplit(":", 1)[1]
+    port = str(mon["monitoring__listen_address"]).rsplit(":", 1)[1]
 
     def call(path: str, **params: str) -> Any:
         args = ["curl", "-sS", "--fail", "--max-time", "15", "-G", f"http://127.0.0.1:{port}{path}"]
@@ -101,7 +101,7 @@ def size_bytes(size: str) -> int:
 
 def probe_settle(mon: dict[str, Any]) -> float:
     """How long until every probe has run at least once more: one probe interval plus margin."""
-    return seconds(str(mon["monitoring_probe_interval"])) + 15
+    return seconds(str(mon["monitoring__probe_interval"])) + 15
 
 
 def never_scraped(target: dict[str, Any]) -> bool:
@@ -118,8 +118,8 @@ def test_services_run(host: Any, mon: dict[str, Any]) -> None:
 def test_listen_addresses(host: Any, mon: dict[str, Any]) -> None:
     """Prometheus answers where it was told to; the blackbox exporter (which fetches any URL it
     is given) listens only on its address, by default loopback."""
-    assert host.socket(f"tcp://{mon['monitoring_listen_address']}").is_listening
-    blackbox = str(mon["monitoring_blackbox_listen_address"])
+    assert host.socket(f"tcp://{mon['monitoring__listen_address']}").is_listening
+    blackbox = str(mon["monitoring__blackbox_listen_address"])
     assert host.socket(f"tcp://{blackbox}").is_listening
     address, port = blackbox.rsplit(":", 1)
     if address.startswith("127."):
@@ -139,10 +139,10 @@ def test_retention(mon: dict[str, Any], api: Callable[..., Any]) -> None:
     5w, 1GB as 1GiB), and at least the 30 days the availability is computed over."""
     flags = api("/api/v1/status/flags")
     kept = seconds(flags["storage.tsdb.retention.time"])
-    assert kept == seconds(str(mon["monitoring_retention_time"]))
+    assert kept == seconds(str(mon["monitoring__retention_time"]))
     assert kept >= seconds(AVAILABILITY_WINDOW)
     assert size_bytes(flags["storage.tsdb.retention.size"]) == size_bytes(
-        str(mon["monitoring_retention_size"] or "0B")
+        str(mon["monitoring__retention_size"] or "0B")
     )
 
 
@@ -150,7 +150,7 @@ def test_every_node_target_is_listed(
     host: Any, mon: dict[str, Any], api: Callable[..., Any]
 ) -> None:
     """Every host of the inventory is a node target, and each is listed where it is scraped."""
-    targets = mon["monitoring_node_targets"]
+    targets = mon["monitoring__node_targets"]
     everyone = set(inventory_vars(host).get("groups", {}).get("all", []))
     assert everyone, "the inventory lists no host"
     assert {t["name"] for t in targets} == everyone, "node targets are not the inventory's hosts"
@@ -165,7 +165,7 @@ def test_every_node_target_is_listed(
 
 
 def test_every_node_target_is_up(mon: dict[str, Any], api: Callable[..., Any]) -> None:
-    wanted = {t["name"] for t in mon["monitoring_node_targets"]}
+    wanted = {t["name"] for t in mon["monitoring__node_targets"]}
     assert wanted, "no node target to scrape"
 
     def down() -> dict[str, str]:
@@ -188,7 +188,7 @@ def test_every_probe_is_listed_with_its_catalogue_target(
 ) -> None:
     """Each probe is a target of job blackbox carrying the catalogue's service level, and the
     exporter has run it (a failed probe still answers the scrape; an unknown module does not)."""
-    probes = mon["monitoring_probes"]
+    probes = mon["monitoring__probes"]
     if not probes:
         pytest.skip("no probes configured")
 
@@ -220,7 +220,7 @@ def test_every_probe_is_listed_with_its_catalogue_target(
 def test_probe_results_carry_the_catalogue_target(
     mon: dict[str, Any], api: Callable[..., Any]
 ) -> None:
-    probes = mon["monitoring_probes"]
+    probes = mon["monitoring__probes"]
     if not probes:
         pytest.skip("no probes configured")
 
@@ -257,7 +257,7 @@ def test_availability_targets_are_the_catalogue_s(
     mon: dict[str, Any], api: Callable[..., Any]
 ) -> None:
     """The series AvailabilityBelowTarget compares against: availability_percent / 100 per probe."""
-    probes = mon["monitoring_probes"]
+    probes = mon["monitoring__probes"]
     if not probes:
         pytest.skip("no probes configured")
 
@@ -273,7 +273,7 @@ def test_availability_targets_are_the_catalogue_s(
 def test_probes_succeed(host: Any, mon: dict[str, Any], api: Callable[..., Any]) -> None:
     """Every endpoint answers 2xx to curl from this host (IPv4, TLS verified against the system
     CA store, redirects followed: what the modules do), and its probe succeeds."""
-    probes = mon["monitoring_probes"]
+    probes = mon["monitoring__probes"]
     if not probes:
         pytest.skip("no probes configured")
     def unanswered() -> list[str]:

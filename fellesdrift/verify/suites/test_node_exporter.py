@@ -14,7 +14,7 @@ from conftest import inventory_vars, role_vars_for
 
 @pytest.fixture(scope="module")
 def port(host: Any) -> int:
-    return int(role_vars_for(host, "node_exporter")["node_exporter_port"])
+    return int(role_vars_for(host, "node_exporter")["node_exporter__port"])
 
 
 @pytest.fixture(scope="module")

@@ -36,8 +36,8 @@ def _domain(host: Any) -> str:
 
 
 def test_the_centre_resolver_answers(host: Any, site: dict[str, Any]) -> None:
-    assert site["site_client_dns_servers"], "no resolver in the centre"
-    for server in site["site_client_dns_servers"]:
+    assert site["site_client__dns_servers"], "no resolver in the centre"
+    for server in site["site_client__dns_servers"]:
         name = f"apt.{_domain(host)}"
         answer = host.run(f"dig +short +time=2 +tries=2 @{server} {name} A")
         assert answer.rc == 0 and answer.stdout.split(), f"{server} gave no address for {name}"
@@ -56,7 +56,7 @@ def test_the_centre_time_source_is_reachable(host: Any, site: dict[str, Any]) ->
         lines = host.run("chronyc -n -c sources").stdout.splitlines()
         reach = {f[2]: int(f[5], 8) for f in (line.split(",") for line in lines) if len(f) > 5}
         return sorted(s for s in wanted if not reach.get(s, 0))
-    wanted = set(site["site_client_ntp_servers"])
+    wanted = set(site["site_client__ntp_servers"])
     assert wanted, "no time server in the centre"
     if not silent():
         return
@@ -70,7 +70,7 @@ def test_the_centre_time_source_is_reachable(host: Any, site: dict[str, Any]) ->
 
 
 def test_the_apt_proxy_serves_the_debian_archive(host: Any, site: dict[str, Any]) -> None:
-    proxy = site["site_client_apt_proxy_url"]
+    proxy = site["site_client__apt_proxy_url"]
     assert proxy, "no apt proxy in the centre"
     code = host.check_output(
         "curl -s -o /dev/null -w '%%{http_code}' --max-time 30 -x %s "
@@ -93,7 +93,7 @@ def _png_size(kind: str, data: bytes) -> tuple[int, int]:
 
 
 def test_its_own_wms_draws_its_sites(host: Any, site: dict[str, Any]) -> None:
-    wms = site["site_client_wms"]
+    wms = site["site_client__wms"]
     if not wms:
         pytest.skip("the municipality does not subscribe to GIS")
     lat0, lon0, lat1, lon1 = wms["bbox"]
@@ -109,13 +109,13 @@ def test_its_own_wms_draws_its_sites(host: Any, site: dict[str, Any]) -> None:
 
 def test_its_finance_endpoint_answers_over_tls_trusting_the_centre_ca(
         host: Any, site: dict[str, Any]) -> None:
-    url = site["site_client_finance_url"]
+    url = site["site_client__finance_url"]
     if not url:
         pytest.skip("the municipality does not subscribe to the finance system")
     # No -k: curl checks the certificate against the system store, where the centre's CA is.
     out = host.run("curl -sS --fail --max-time 20 %s", url)
     assert out.rc == 0, out.stderr
-    assert site["site_client_municipality"] in out.stdout
+    assert site["site_client__municipality"] in out.stdout
 
 
 def _reached(host: Any, targets: list[tuple[str, str, int]]) -> set[str]:
@@ -128,19 +128,19 @@ def _reached(host: Any, targets: list[tuple[str, str, int]]) -> set[str]:
 
 def test_no_host_of_another_municipality_is_reachable(host: Any, site: dict[str, Any],
                                                        record_property: Any) -> None:
-    foreign = site["site_client_foreign_hosts"]
+    foreign = site["site_client__foreign_hosts"]
     if not foreign:
         pytest.skip("no other municipality in the lab")
     # Positive control: the same probe reaches what the site must reach (the centre's
     # resolvers, TCP 53), or an unreachable foreign host proves nothing (no nc, no network).
     assert host.exists("nc"), "nc is not installed: isolation cannot be probed"
-    control = [(f"resolver-{i}", a, 53) for i, a in enumerate(site["site_client_dns_servers"])]
+    control = [(f"resolver-{i}", a, 53) for i, a in enumerate(site["site_client__dns_servers"])]
     assert control, "no resolver in the centre to probe as a positive control"
     missed = {n for n, _, _ in control} - _reached(host, control)
     assert not missed, f"the probe does not reach the centre's resolvers ({sorted(missed)})"
     # Every lab host runs sshd on 22: a completed TCP handshake means reachable. All at once.
     reached = _reached(host, [(h["name"], h["address"], 22) for h in foreign])
-    own = site["site_client_municipality"]
+    own = site["site_client__municipality"]
     matrix: dict[str, bool] = {}
     for h in foreign:
         matrix[h["municipality"]] = matrix.get(h["municipality"], False) or h["name"] in reached

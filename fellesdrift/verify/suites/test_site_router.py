@@ -26,7 +26,7 @@ def test_frr_runs_with_bgpd(host: Any, router: dict[str, Any]) -> None:
 
 
 def test_netops_gets_vtysh(host: Any, router: dict[str, Any]) -> None:
-    user = router["site_router_netops_user"]
+    user = router["site_router__netops_user"]
     entry = host.check_output(f"getent passwd {user}")
     assert entry.split(":")[6] == "/usr/bin/vtysh"
     assert "frrvty" in host.user(user).groups
@@ -36,11 +36,11 @@ def test_netops_gets_vtysh(host: Any, router: dict[str, Any]) -> None:
 
 
 def test_netops_accepts_exactly_the_keys(host: Any, router: dict[str, Any]) -> None:
-    user = router["site_router_netops_user"]
+    user = router["site_router__netops_user"]
     with host.sudo():
         keys = host.file(f"/home/{user}/.ssh/authorized_keys").content_string
     have = {" ".join(k.split()[:2]) for k in keys.splitlines() if k.strip()}
-    want = {" ".join(k.split()[:2]) for k in router["site_router_netops_keys"]}
+    want = {" ".join(k.split()[:2]) for k in router["site_router__netops_keys"]}
     assert want, "no netops key in the inventory: the network phase could not log in"
     assert have == want
 
@@ -54,11 +54,11 @@ def test_the_core_router_serves_iperf3_on_every_site_link(host: Any,
     """One iperf3 server per site link (unit iperf3@ADDRESS), listening on the core's address
     on that link: as many as the inventory has site clients."""
     only_for(host, "core_router")
-    servers = list(router["site_router_iperf3_servers"])
+    servers = list(router["site_router__iperf3_servers"])
     sites = inventory_vars(host).get("groups", {}).get("site_client", [])
     assert len(servers) == len(sites), (
         f"{len(servers)} iperf3 servers for {len(sites)} site clients")
-    port = router["site_router_iperf3_port"]
+    port = router["site_router__iperf3_port"]
     listening = set(host.socket.get_listening_sockets())
     units = [f"iperf3@{address}" for address in servers]
     # One systemctl call each for all units (one round trip, not two per link).

@@ -17,8 +17,8 @@ from conftest import psql_attempts
 #: The host functions this suite checks (conftest parametrizes it with those hosts only).
 FUNCTIONS = ('gis_hosting', 'finance_hosting')
 
-SERVICES = {"gis_hosting": ("gis", "gis_hosting_municipalities"),
-            "finance_hosting": ("okonomi", "finance_hosting_municipalities")}
+SERVICES = {"gis_hosting": ("gis", "gis_hosting__municipalities"),
+            "finance_hosting": ("okonomi", "finance_hosting__municipalities")}
 
 
 def _conninfo(login: dict[str, Any], database: str) -> str:
