@@ -9,6 +9,13 @@ driver's settings.
       settings:                  # the driver's stack configuration (docs/proxmox.md)
         proxmoxNode: pve1
       mocks: true                # plan declares under Pulumi's mocks (no engine, no cluster)
+      backend: postgres://fellesdrift@db.example:5432/state?sslmode=verify-full
+
+``backend`` is where the environment's Pulumi state (and its audit log) is kept: the file
+backend under ``.state/`` when it is left out, or a ``postgres://`` URL a team shares. This file
+is in git, so the URL holds no password (``PGPASSWORD`` or a 0600 ``PGPASSFILE`` gives it);
+:func:`fellesdrift.provision.backend.for_environment` reads it, after the process environment's
+``FELLESDRIFT_BACKEND``/``FELLESDRIFT_BACKEND_FILE`` (docs/scaling.md).
 
 An environment it does not name is a lab on ``inventories/``. ``fellesdrift up --env E PATH…``
 keeps PATH as E's inventory (in ``.lab/E/environment.json``), so every later command on E
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +41,15 @@ FILE = Path(os.environ.get("FELLESDRIFT_ENVIRONMENTS", paths.ROOT / "environment
 DEFAULT_DRIVER = "lab"
 
 
+#: The keys an environment may have.
+KEYS = ("driver", "inventory", "settings", "mocks", "backend")
+
+
 class EnvironmentFileError(FellesdriftError, ValueError):
     """environments.yaml says something that is not an environment."""
+
+    exit_code = 1
+    consequence = "nothing was applied"
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,10 @@ class Environment:
     settings: dict[str, str] = field(default_factory=dict)
     #: Plan declares the stacks under Pulumi's mocks, in this process: no engine, no cluster.
     mocks: bool = False
+    #: The state backend's URL (no password), or None for the file backend under .state/.
+    backend: str | None = None
+    #: Where ``backend`` is set, for messages: ``environments.yaml:LINE:COL: NAME.backend``.
+    backend_at: str = ""
 
     @property
     def folder(self) -> Path:
@@ -60,20 +78,60 @@ def _recorded(name: str) -> Path:
     return paths.lab_dir(name) / "environment.json"
 
 
-def _defined(name: str) -> dict[str, Any] | None:
+def _shown() -> str:
+    """The file's name as messages give it: relative to the checkout when it is in it."""
+    return str(FILE.relative_to(paths.ROOT)) if FILE.is_relative_to(paths.ROOT) else str(FILE)
+
+
+def _at(node: yaml.Node) -> str:
+    return f"{_shown()}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
+def _value(mapping: yaml.Node, key: str) -> yaml.Node | None:
+    """The node under ``key`` of a composed mapping (the last one, as YAML loading takes)."""
+    if not isinstance(mapping, yaml.MappingNode):
+        return None
+    found = [v for k, v in mapping.value if isinstance(k, yaml.ScalarNode) and k.value == key]
+    return found[-1] if found else None
+
+
+def _defined(name: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """Environment ``name``'s entry in environments.yaml, and where each of its keys' values
+    is (file:line:col); None when the file does not name it."""
     if not FILE.exists():
         return None
-    data = yaml.safe_load(FILE.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise EnvironmentFileError(f"{FILE}: a mapping of environment names is expected")
-    entry = data.get(name)
-    if entry is None:
+    text = FILE.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{_shown()}:{mark.line + 1}:{mark.column + 1}" if mark else _shown()
+        raise EnvironmentFileError(f"{where}: not YAML ({getattr(e, 'problem', e)}) "
+                                   "[environment-yaml]") from None
+    if not isinstance(data, dict) or root is None:
+        raise EnvironmentFileError(f"{_shown()}:1:1: a mapping of environment names is "
+                                   "expected [environment-file]")
+    entry, node = data.get(name), _value(root, name)
+    if entry is None or node is None:
         return None
-    if not isinstance(entry, dict) or not set(entry) <= {"driver", "inventory", "settings",
-                                                        "mocks"}:
-        raise EnvironmentFileError(f"{FILE}: {name}: expected the keys driver, inventory, "
-                                "settings, mocks")
-    return entry
+    if not isinstance(entry, dict):
+        raise EnvironmentFileError(f"{_at(node)}: {name}: expected a mapping of "
+                                   f"{', '.join(KEYS)} [environment-file]")
+    at = {str(k.value): _at(v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    for key in entry:
+        if key not in KEYS:
+            key_node = next(k for k, _ in node.value if k.value == key)
+            raise EnvironmentFileError(f"{_at(key_node)}: {name}: unknown key {key!r}; an "
+                                       f"environment has {', '.join(KEYS)} [environment-key]")
+    backend = entry.get("backend")
+    if "backend" in entry and not (isinstance(backend, str) and backend.strip()):
+        raise EnvironmentFileError(
+            f"{at['backend']}: {name}.backend: {backend!r} is not a URL; write "
+            "postgres://user@host:5432/database (its password in PGPASSWORD or a 0600 "
+            "PGPASSFILE, never here), or leave the key out for the file backend under .state/ "
+            "[environment-backend]")
+    return entry, at
 
 
 def _paths(value: Any) -> tuple[Path, ...]:
@@ -84,19 +142,21 @@ def _paths(value: Any) -> tuple[Path, ...]:
 def get(name: str, inventory: list[Path] | None = None) -> Environment:
     """Environment ``name``; ``inventory`` (given on the command line) wins over the folder its
     last ``up`` kept, which wins over environments.yaml, which wins over ``inventories/``."""
-    entry = _defined(name) or {}
+    entry, at = _defined(name) or ({}, {})
+    backend = entry.get("backend")
     env = Environment(
         name, str(entry.get("driver", DEFAULT_DRIVER)),
         _paths(entry["inventory"]) if "inventory" in entry else (paths.INVENTORIES,),
         {str(k): str(v) for k, v in (entry.get("settings") or {}).items()},
-        bool(entry.get("mocks", False)))
+        bool(entry.get("mocks", False)),
+        backend.strip() if backend else None,
+        f"{at['backend']}: {name}.backend" if backend else "")
     if inventory:
-        return Environment(env.name, env.driver, tuple(inventory), env.settings, env.mocks)
+        return replace(env, inventory=tuple(inventory))
     recorded = _recorded(name)
     if recorded.exists():
         kept = json.loads(recorded.read_text(encoding="utf-8"))
-        return Environment(env.name, env.driver, tuple(Path(p) for p in kept["inventory"]),
-                           env.settings, env.mocks)
+        return replace(env, inventory=tuple(Path(p) for p in kept["inventory"]))
     return env
 
 

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 
+from fellesdrift import environment
 from fellesdrift.provision import backend, drivers, engine
 
 
@@ -84,16 +85,19 @@ def _at_least(version: str, wanted: str) -> bool:
 
 
 def backend_check(env: str) -> Check:
-    """The environment's state backend (its URL without the password) and whether it answers."""
+    """The environment's state backend (its URL without the password, and where it was set:
+    the process environment, a file, or the environment's ``backend:`` in environments.yaml)
+    and whether it answers."""
     try:
         store = backend.for_environment(env)
-    except backend.BackendError as e:
+    except (backend.BackendError, environment.EnvironmentFileError) as e:
         return Check("backend", False, "unusable", str(e))
     ok, detail = store.reachable()
     return Check("backend", ok, f"{store.display} ({store.source}): "
                  + (f"reachable, {detail}" if ok else "not reachable"),
                  "" if ok else f"{detail}; check the URL, the server and the credentials "
-                 f"({backend.ENV_URL} or {backend.ENV_FILE}, PGPASSWORD)")
+                 f"({backend.ENV_URL} or {backend.ENV_FILE}; for a URL without its password, "
+                 "PGPASSWORD or a 0600 PGPASSFILE)")
 
 
 def run(env: str = "lab") -> list[Check]:

@@ -2,7 +2,9 @@
 PostgreSQL database a team shares (Pulumi's DIY `postgres://` backend, `pkg/backend/diy/postgres`).
 
 The one entry point is :func:`for_environment`; the engine's environment (`engine.env`), the
-locks `recover` reads and clears, and `doctor` all go through the :class:`Backend` it returns.
+locks `recover` reads and clears, `doctor`, and the audit log kept with the state
+(`change/audit.py`, through :meth:`Backend.query`) all go through the :class:`Backend` it
+returns.
 
 Which URL, first found wins:
 
@@ -10,8 +12,9 @@ Which URL, first found wins:
    environment is not git);
 2. ``FELLESDRIFT_BACKEND_FILE``: a file readable by its owner only (0600 or 0400) whose first
    line is the URL; a file others may read is refused;
-3. ``setting``: the environment's own ``backend:`` value (from a file in git, so it must not
-   hold a password: libpq's ``PGPASSWORD``/``PGPASSFILE`` or 1./2. give it);
+3. the environment's own ``backend:`` key in environments.yaml (:mod:`fellesdrift.environment`;
+   git, so it must not hold a password: libpq's ``PGPASSWORD`` or a 0600 ``PGPASSFILE`` /
+   ``~/.pgpass``, which both the engine's lib/pq and psql read, or 1./2. give it);
 4. ``PULUMI_BACKEND_URL`` in the process environment (Pulumi's own variable);
 5. ``file://<checkout>/.state``.
 
@@ -37,18 +40,29 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from fellesdrift import environment
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.paths import STATE_DIR
 
 ENV_URL = "FELLESDRIFT_BACKEND"
 ENV_FILE = "FELLESDRIFT_BACKEND_FILE"
 SCHEMES = ("file", "postgres")
 DEFAULT_TABLE = "pulumi_state"
+#: The audit log's table beside the state's in a PostgreSQL backend (fellesdrift.change.audit).
+AUDIT_TABLE = "fellesdrift_audit"
 #: The table name Pulumi's postgres backend puts in SQL as it is (so we accept only plain ones).
 _TABLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
-class BackendError(RuntimeError):
-    """A backend that cannot be used as configured: one line saying what and what to do."""
+class BackendError(FellesdriftError, RuntimeError):
+    """A backend that cannot be used: one line saying what and what to do."""
+
+
+class BackendSettingError(BackendError):
+    """A backend URL (or the file that holds it) that is not one: input refused."""
+
+    exit_code = 1
+    consequence = "nothing was applied"
 
 
 @dataclass(frozen=True)
@@ -113,9 +127,9 @@ class Backend:
                 except (OSError, ValueError):
                     found.append(Lock(str(path), {}))
             return found
-        rows = self._psql("SELECT key, data->>'data' FROM :\"table\" WHERE key LIKE "
-                          ":'prefix' || '.pulumi/locks/%.json' ORDER BY key",
-                          tolerate_missing_table=True)
+        rows = self.query("SELECT key, data->>'data' FROM :\"table\" WHERE key LIKE "
+                          ":'prefix' || '.pulumi/locks/%.json' ORDER BY key;",
+                          unless_missing=self.table)
         return [Lock(key, _holder(data)) for key, data in rows
                 if key.split("/")[-2:-1] == [stack]]
 
@@ -124,7 +138,7 @@ class Backend:
         if self.scheme == "file":
             Path(lock.key).unlink(missing_ok=True)
         else:
-            self._psql("DELETE FROM :\"table\" WHERE key = :'key'", key=lock.key)
+            self.query("DELETE FROM :\"table\" WHERE key = :'key';", key=lock.key)
 
     def reachable(self) -> tuple[bool, str]:
         """Whether the backend answers, and a line saying what it holds (or what is wrong)."""
@@ -133,21 +147,25 @@ class Backend:
             stacks = list((root / ".pulumi" / "stacks").glob("*/*.json"))
             return True, f"{len(stacks)} stack(s)"
         try:
-            rows = self._psql("SELECT count(*) FILTER (WHERE key LIKE :'prefix' || "
-                              "'.pulumi/stacks/%.json'), "
-                              "coalesce(sum(length(data::text)), 0) FROM :\"table\"",
-                              tolerate_missing_table=True)
+            rows = self.query(_REACHABLE, audit=AUDIT_TABLE)
         except BackendError as e:
             return False, str(e)
-        if not rows:
+        found = {row[0]: row[1:] for row in rows}
+        if "state" not in found:
             return True, f"no table {self.table} yet (the engine makes it on first use)"
-        count, size = rows[0]
-        return True, f"{count} stack(s), {int(size) // 1024} KiB in table {self.table}"
+        count, size = found["state"]
+        audit = found.get("audit", ["0"])[0]
+        return True, (f"{count} stack(s), {int(size) // 1024} KiB in table {self.table}; "
+                      f"{audit} audit record(s) in table {AUDIT_TABLE}")
 
-    def _psql(self, sql: str, tolerate_missing_table: bool = False,
+    def query(self, sql: str, unless_missing: str | None = None,
               **variables: str) -> list[list[str]]:
-        """Run one statement with psql (values bound as psql variables, quoted by psql), the
-        password in the environment rather than on the command line."""
+        """Run ``sql`` (statements, or a psql script) in the backend's database with psql and
+        return its rows (fields split at tabs). Values are bound as psql variables (``:'name'``
+        a literal, ``:"name"`` an identifier; ``table`` and ``prefix`` are always set), quoted
+        by psql; the password goes in the environment, not on the command line. With
+        ``unless_missing`` (a table), nothing runs and no rows come back while that table does
+        not exist. Each statement ends with its own ``;``."""
         parts = urlsplit(self.url)
         query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("table", "password")]
         host = parts.hostname or ""
@@ -157,17 +175,21 @@ class Backend:
         password = unquote(parts.password or "") or dict(parse_qsl(parts.query)).get(
             "password", "")
         env = {**os.environ, **({"PGPASSWORD": password} if password else {}),
-               "PGCONNECT_TIMEOUT": os.environ.get("PGCONNECT_TIMEOUT", "5")}
+               "PGCONNECT_TIMEOUT": os.environ.get("PGCONNECT_TIMEOUT", "5"),
+               "PGCLIENTENCODING": "UTF8"}
+        if unless_missing is not None:
+            variables = {**variables, "unless_missing": unless_missing}
         script = "".join(f"\\set {k} '{_psql_literal(v)}'\n"
                          for k, v in {"table": self.table, "prefix": self.prefix,
                                       **variables}.items())
-        if tolerate_missing_table:
-            script += "SELECT to_regclass(:'table') IS NOT NULL AS present \\gset\n\\if :present\n"
-        script += sql + ";\n" + ("\\endif\n" if tolerate_missing_table else "")
+        if unless_missing is not None:
+            script += ("SELECT to_regclass(:'unless_missing') IS NOT NULL AS present \\gset\n"
+                       "\\if :present\n")
+        script += sql + "\n" + ("\\endif\n" if unless_missing is not None else "")
         try:
             proc = subprocess.run(["psql", "-X", "-w", "-q", "-At", "-F", "\t", "-v",
                                    "ON_ERROR_STOP=1", "-d", dsn, "-f", "-"], input=script,
-                                  capture_output=True, text=True, env=env, check=False,
+                                  capture_output=True, encoding="utf-8", env=env, check=False,
                                   timeout=30)
         except FileNotFoundError:
             raise BackendError(f"backend {self.display}: psql is missing (apt-get install "
@@ -181,6 +203,18 @@ class Backend:
                 detail = detail.replace(password, "****")
             raise BackendError(f"backend {self.display} is not reachable: {detail}")
         return [line.split("\t") for line in proc.stdout.splitlines() if line]
+
+
+#: What :meth:`Backend.reachable` reads: the state's stacks and size, the audit log's records.
+_REACHABLE = """SELECT to_regclass(:'table') IS NOT NULL AS has_state,
+       to_regclass(:'audit') IS NOT NULL AS has_audit \\gset
+\\if :has_state
+SELECT 'state', count(*) FILTER (WHERE key LIKE :'prefix' || '.pulumi/stacks/%.json'),
+       coalesce(sum(length(data::text)), 0) FROM :"table";
+\\endif
+\\if :has_audit
+SELECT 'audit', count(*) FROM :"audit";
+\\endif"""
 
 
 def _psql_literal(value: str) -> str:
@@ -206,55 +240,56 @@ def _from_file(path: Path) -> str:
     try:
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise BackendError(
+            raise BackendSettingError(
                 f"{path}: {ENV_FILE} holds the backend's credentials but its mode is "
                 f"{stat.S_IMODE(mode):04o}, so others may read them; run `chmod 600 {path}` "
                 f"[backend-file-mode]")
         lines = path.read_text().split("\n")
     except OSError as e:
-        raise BackendError(f"{path}: {ENV_FILE} cannot be read ({e.strerror}) "
-                           f"[backend-file]") from None
+        raise BackendSettingError(f"{path}: {ENV_FILE} cannot be read ({e.strerror}) "
+                                  f"[backend-file]") from None
     url = lines[0].strip() if lines else ""
     if not url:
-        raise BackendError(f"{path}:1:1: {ENV_FILE}'s first line is empty; write the backend "
-                           f"URL there, e.g. postgres://user:password@host:5432/db "
-                           f"[backend-file]")
+        raise BackendSettingError(f"{path}:1:1: {ENV_FILE}'s first line is empty; write the "
+                                  f"backend URL there, e.g. postgres://user:password@host:5432/"
+                                  f"db [backend-file]")
     return url
 
 
 def _checked(url: str, source: str) -> Backend:
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
-        raise BackendError(f"{source}: backend {redact(url)!r} is not supported; use a "
-                           f"postgres://user@host:port/database URL (or file:///path) "
-                           f"[backend-scheme]")
+        raise BackendSettingError(f"{source}: backend {redact(url)!r} is not supported; use a "
+                                  f"postgres://user@host:port/database URL (or "
+                                  f"file:///absolute/path) [backend-scheme]")
     backend = Backend(url, source)
     if parts.scheme == "postgres" and not _TABLE.fullmatch(backend.table):
-        raise BackendError(f"{source}: table={backend.table!r}: a table name is lower-case "
-                           f"letters, digits and _ (default {DEFAULT_TABLE}) [backend-table]")
+        raise BackendSettingError(f"{source}: table={backend.table!r}: a table name is "
+                                  f"lower-case letters, digits and _ (default {DEFAULT_TABLE}) "
+                                  f"[backend-table]")
     if parts.scheme == "file" and not parts.path.startswith("/"):
-        raise BackendError(f"{source}: {url!r}: a file backend is file:///absolute/path "
-                           f"[backend-scheme]")
+        raise BackendSettingError(f"{source}: {url!r}: a file backend is file:///absolute/path "
+                                  f"[backend-scheme]")
     return backend
 
 
-def for_environment(env_name: str = "", setting: str | None = None) -> Backend:
-    """The backend of environment ``env_name``; ``setting`` is that environment's own
-    ``backend:`` value (from git: a URL without a password). See the module's docstring for
-    the order; raises :class:`BackendError` with one line for a URL or file that cannot be
-    used."""
-    where = f"environment {env_name}" if env_name else "fellesdrift"
+def for_environment(env: environment.Environment | str = "") -> Backend:
+    """The backend of environment ``env`` (or of its name; none: the process environment's or
+    the file backend). See the module's docstring for the order; raises
+    :class:`BackendSettingError` with one line for a URL or file that cannot be used."""
     if os.environ.get(ENV_URL):
         return _checked(os.environ[ENV_URL].strip(), ENV_URL)
     if os.environ.get(ENV_FILE):
         path = Path(os.environ[ENV_FILE]).expanduser()
         return _checked(_from_file(path), str(path))
-    if setting:
-        if redact(setting) != setting:
-            raise BackendError(f"{where}: backend: holds a password, and this setting lives in "
-                               f"git; remove it and give it in {ENV_FILE} (a 0600 file) or "
-                               f"PGPASSWORD [backend-credentials]")
-        return _checked(setting, f"{where}: backend")
+    env = environment.get(env) if isinstance(env, str) and env else env
+    if isinstance(env, environment.Environment) and env.backend:
+        if redact(env.backend) != env.backend:
+            raise BackendSettingError(
+                f"{env.backend_at}: holds a password, and environments.yaml is in git; remove "
+                f"it and give it in PGPASSWORD or a 0600 PGPASSFILE (or the whole URL in "
+                f"{ENV_URL} or a 0600 {ENV_FILE}) [backend-credentials]")
+        return _checked(env.backend, env.backend_at)
     if os.environ.get("PULUMI_BACKEND_URL"):
         return _checked(os.environ["PULUMI_BACKEND_URL"], "PULUMI_BACKEND_URL")
     return Backend(f"file://{STATE_DIR}", "default")

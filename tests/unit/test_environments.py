@@ -107,3 +107,46 @@ def test_the_inventory_up_was_given_is_the_environments_from_then_on(
     assert shown == {m.slug for m in fixture.municipalities}
     # A path on the command line still wins.
     assert environment.get(env, [paths.INVENTORIES]).inventory == (paths.INVENTORIES,)
+
+
+# --- environments.yaml itself: each mistake is one line at its place ---------------------------
+
+
+@pytest.fixture
+def environments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    file = tmp_path / "environments.yaml"
+    monkeypatch.setattr(environment, "FILE", file)
+    return file
+
+
+NOT_A_URL = ("; write postgres://user@host:5432/database (its password in PGPASSWORD or a 0600 "
+             "PGPASSFILE, never here), or leave the key out for the file backend under .state/ "
+             "[environment-backend]")
+
+
+@pytest.mark.parametrize(("text", "where", "message"), [
+    ("pg:\n  driver: lab\n  backend: {url: postgres://db/state}\n", "3:12",
+     f"pg.backend: {{'url': 'postgres://db/state'}} is not a URL{NOT_A_URL}"),
+    ("pg:\n  backend: 5432\n", "2:12", f"pg.backend: 5432 is not a URL{NOT_A_URL}"),
+    ("pg:\n  backend: ''\n", "2:12", f"pg.backend: '' is not a URL{NOT_A_URL}"),
+    ("pg:\n  driver: lab\n  backnd: postgres://db/state\n", "3:3",
+     "pg: unknown key 'backnd'; an environment has driver, inventory, settings, mocks, backend "
+     "[environment-key]"),
+    ("pg:\n  driver: lab\n  backend: postgres://db/state\n   mocks: true\n", "4:9",
+     "not YAML (mapping values are not allowed here) [environment-yaml]"),
+    ("lab:\n  driver: lab\npg: postgres://db/state\n", "3:5",
+     "pg: expected a mapping of driver, inventory, settings, mocks, backend [environment-file]"),
+])
+def test_a_mistake_in_environments_yaml_is_one_line_at_its_place(
+        environments: Path, text: str, where: str, message: str) -> None:
+    environments.write_text(text)
+    with pytest.raises(environment.EnvironmentFileError) as e:
+        environment.get("pg")
+    assert str(e.value) == f"{environments}:{where}: {message}"
+    assert "\n" not in str(e.value) and e.value.exit_code == 1
+
+
+def test_the_checkouts_environments_are_valid_and_keep_the_file_backend() -> None:
+    for name in ("lab", "pve-staging"):
+        env = environment.get(name)
+        assert env.backend is None and env.backend_at == ""
