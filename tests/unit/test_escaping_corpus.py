@@ -206,19 +206,21 @@ ROLES = {"gis_hosting": "gis-01", "finance_hosting": "okonomi-01", "dns_ntp": "k
          "monitoring": "overvaking", "common": "tokke-skule-client"}
 #: (role, template, output file; "item" templates are rendered once per municipality).
 TEMPLATES = [
-    ("gis_hosting", "pg_hba.conf.j2", "gis/pg_hba.conf"),
-    ("gis_hosting", "nginx-gis.conf.j2", "gis/nginx.conf"),
-    ("gis_hosting", "municipality.map.j2", "gis/{{ item.slug }}.map"),
-    ("finance_hosting", "pg_hba.conf.j2", "finance/pg_hba.conf"),
-    ("finance_hosting", "nginx-finance-hosting.conf.j2", "finance/nginx.conf"),
-    ("finance_hosting", "finance-backup.service.j2", "finance/finance-backup.service"),
-    ("finance_hosting", "finance-backup.timer.j2", "finance/finance-backup.timer"),
-    ("finance_hosting", "finance-backup.j2", "finance/finance-backup"),
-    ("dns_ntp", "unbound-fellesdrift.conf.j2", "dns/unbound.conf"),
-    ("dns_ntp", "chrony-ntp-server.conf.j2", "dns/chrony.conf"),
-    ("common", "resolv.conf.j2", "common/resolv.conf"),
-    ("monitoring", "prometheus.yml.j2", "monitoring/prometheus.yml"),
-    ("monitoring", "rules.yml.j2", "monitoring/rules.yml"),
+    ("gis_hosting", "etc/postgresql/main/pg_hba.conf.j2", "gis/pg_hba.conf"),
+    ("gis_hosting", "etc/nginx/sites-available/fellesdrift-gis.conf.j2", "gis/nginx.conf"),
+    ("gis_hosting", "etc/mapserver/municipality.map.j2", "gis/{{ item.slug }}.map"),
+    ("finance_hosting", "etc/postgresql/main/pg_hba.conf.j2", "finance/pg_hba.conf"),
+    ("finance_hosting", "etc/nginx/conf.d/finance-hosting.conf.j2", "finance/nginx.conf"),
+    ("finance_hosting", "etc/systemd/system/finance-backup.service.j2",
+     "finance/finance-backup.service"),
+    ("finance_hosting", "etc/systemd/system/finance-backup.timer.j2",
+     "finance/finance-backup.timer"),
+    ("finance_hosting", "usr/local/sbin/finance-backup.j2", "finance/finance-backup"),
+    ("dns_ntp", "etc/unbound/unbound.conf.d/fellesdrift.conf.j2", "dns/unbound.conf"),
+    ("dns_ntp", "etc/chrony/conf.d/fellesdrift-ntp-server.conf.j2", "dns/chrony.conf"),
+    ("common", "etc/resolv.conf.j2", "common/resolv.conf"),
+    ("monitoring", "etc/prometheus/prometheus.yml.j2", "monitoring/prometheus.yml"),
+    ("monitoring", "etc/prometheus/fellesdrift-rules.yml.j2", "monitoring/rules.yml"),
 ]
 PASSPHRASE = "unit-test passphrase"
 #: Role settings that are no model data but reach systemd units: hostile too.

@@ -152,3 +152,71 @@ def test_the_lab_and_the_common_role_apply_the_one_kernel_baseline(
     # The role keeps no copy of the values to drift from the lab's.
     defaults = yaml.safe_load((ROOT / "roles" / "common" / "defaults" / "main.yml").read_text())
     assert not any(k.startswith("common__sysctl_settings") for k in defaults)
+
+
+# --- The roles' conventions (docs/roles.md, "Conventions") -----------------------------------
+
+ROLE_NAMES = sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir())
+
+
+def _yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+def _tasks(role: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(items: list[dict[str, Any]]) -> None:
+        for t in items:
+            found.append(t)
+            for key in ("block", "rescue", "always"):
+                walk(t.get(key) or [])
+    for path in sorted((ROOT / "roles" / role).glob("*/*.yml")):
+        if path.parent.name in ("tasks", "handlers"):
+            walk(_yaml(path) or [])
+    return found
+
+
+def test_the_roles_are_the_functions_roles_and_the_baseline() -> None:
+    assert set(ROLE_NAMES) == {f.role for f in FUNCTIONS.values()} | {"common", "node_exporter"}
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_every_variable_a_role_sets_is_in_its_namespace(role: str) -> None:
+    prefix = f"{role}__"
+    names: set[str] = set()
+    for part in ("defaults", "vars"):
+        names |= set(_yaml(ROOT / "roles" / role / part / "main.yml") or {})
+    for t in _tasks(role):
+        names |= set(t.get("vars") or {})
+        if "register" in t:
+            names.add(t["register"])
+        for module in ("ansible.builtin.set_fact", "set_fact"):
+            names |= {k for k in (t.get(module) or {}) if k != "cacheable"}
+    outside = sorted(n for n in names if not n.startswith(prefix))
+    assert names and not outside, f"{role}: variables outside {prefix}: {outside}"
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_every_default_is_documented_and_typed_in_the_argument_specs(role: str) -> None:
+    spec = _yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")
+    options: dict[str, Any] = spec["argument_specs"]["main"]["options"] or {}
+    defaults: dict[str, Any] = _yaml(ROOT / "roles" / role / "defaults" / "main.yml") or {}
+    for name, option in options.items():
+        assert option.get("type") and option.get("description"), f"{name}: no type/description"
+        if name in defaults:
+            assert option.get("default") == defaults[name], f"{name}: default out of step"
+        else:
+            assert option.get("required") is True, f"{name}: neither a default nor required"
+    assert set(defaults) <= set(options), f"undocumented: {set(defaults) - set(options)}"
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_templates_mirror_the_path_they_are_written_to(role: str) -> None:
+    templates = ROOT / "roles" / role / "templates"
+    sources = {str(p.relative_to(templates)) for p in templates.rglob("*.j2")}
+    assert all(s.split("/")[0] in ("etc", "usr", "var") for s in sources), sources
+    for t in _tasks(role):
+        args = t.get("ansible.builtin.template")
+        if args and "{{" not in str(args["dest"]):
+            assert args["src"] == str(args["dest"]).lstrip("/") + ".j2", t["name"]
