@@ -61,6 +61,8 @@ class ConvergePlan:
     skipped: str = ""
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Whether the environment had hosts when planned (without, its apply makes every host).
+    lab: bool = True
 
     @property
     def unchanged(self) -> bool:
@@ -70,7 +72,7 @@ class ConvergePlan:
         return {"changed_municipalities": self.changed, "checked": sorted(self.hosts),
                 "hosts": {h: [t.as_dict() for t in ts] for h, ts in self.hosts.items()},
                 "new": self.new, "skipped": self.skipped, "failures": self.failures,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "lab": self.lab}
 
 
 def changed_municipalities(model: Inventory, env: str, slugs: list[str]) -> list[str]:
@@ -140,8 +142,7 @@ def unplanned(planned: dict[str, Any] | None, applied: list[converge.ChangedTask
     :meth:`ConvergePlan.as_dict`): a task that changed and was not planned to, or one planned
     that did not. A host new at planning may change anything; a plan made with no lab (its
     first apply converges every host) is not compared."""
-    if planned is None or (planned.get("skipped") and not planned.get("changed_municipalities")
-                           and "provisioned" in str(planned.get("skipped"))):
+    if planned is None or not planned.get("lab", True):
         return []
     new = set(planned.get("new") or [])
     want = {h: {f"{t['role'] or '-'} : {t['task']}" for t in tasks}

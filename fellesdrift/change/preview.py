@@ -54,8 +54,23 @@ class Step:
                                for p in self.properties]}
 
 
+#: How the engine marks a secret value in a property (pulumi/sdk: resource.SecretSig).
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG:
+            return "[secret]"
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
 def shown(value: Any) -> str:
-    """A property's value in one short line."""
+    """A property's value in one short line; a secret shows as ``[secret]``."""
+    value = _masked(value)
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True,
                                                            ensure_ascii=False)
     text = " ".join(text.split())

@@ -85,7 +85,7 @@ def gather(model: Inventory, environ: Environment, selection: pipeline.Selection
                                      list(selection.destroy))
     if not provisioned:
         converge = check.ConvergePlan(changed=changed, skipped=f"no host is provisioned in "
-                                      f"{env}: its first apply converges every host")
+                                      f"{env}: its first apply converges every host", lab=False)
     elif not touched:
         converge = check.ConvergePlan(skipped="no municipality changed since its last apply")
     else:

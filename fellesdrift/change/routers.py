@@ -53,13 +53,20 @@ def last_archived(env: str, device: str, backups: Path = push.BACKUPS) -> str | 
     return found[-1].read_text(encoding="utf-8") if found else None
 
 
+_ADDRESS = re.compile(r"\((\d+\.\d+\.\d+\.\d+)/\d+\)$")
+
+
 def interfaces_of(text: str) -> dict[str, str]:
-    """address → interface name, from a configuration's ``interface``/``ip address`` lines."""
+    """address → interface name, from a configuration the network phase pushed: each
+    interface's description ends with its address (templates/network/frr/router.j2; the lab
+    gives the addresses, FRR's configuration carries none)."""
     found = {}
     for path in config.parse(text):
         if len(path) == 2 and path[0].startswith("interface ") and path[1].startswith(
-                "ip address "):
-            found[path[1].split(" ")[2].split("/")[0]] = path[0].split(" ")[1]
+                "description "):
+            address = _ADDRESS.search(path[1])
+            if address:
+                found[address.group(1)] = path[0].split(" ")[1]
     return found
 
 

@@ -1,0 +1,349 @@
+"""The plan of a change as its reviewer reads it (fellesdrift/change/review.py and its parts):
+the hosts as planned, the routers' commands, the comparison after `up --plan`, and the
+renderings (terminal, Markdown that no inventory value or diff can break, JSON)."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+from pulumi import automation as auto
+
+from fellesdrift.change import check, invoices, planfile, preview, review, routers
+from fellesdrift.converge.run import ChangedTask
+from fellesdrift.inventory import load as inventory
+from fellesdrift.inventory.model import Inventory
+from fellesdrift.network import config, intended
+from fellesdrift.network.push import DeviceResult
+from fellesdrift.plan import naming, topology
+from fellesdrift.provision import stacks as provision
+from fellesdrift.provision.hosts import Host
+
+NEW_SITE = """\
+  - id: skule
+    name: Vinje skule
+    kind: school
+    address: Skulevegen 1, 3890 Vinje
+    users: 15
+    lan_prefix: 10.104.3.0/24
+    link:
+      access: fibre
+      provider: vtk
+      down_mbps: 300
+      up_mbps: 100
+      vlan: 103
+"""
+
+
+@pytest.fixture
+def changed(tmp_path: Path, fixture_inventories: Path) -> Inventory:
+    """The fixture with a new site in Vinje and Vinje rådhus' link at 500/500 Mbit/s."""
+    folder = tmp_path / "inv"
+    shutil.copytree(fixture_inventories, folder)
+    vinje = folder / "vinje.yaml"
+    vinje.write_text(vinje.read_text().replace("down_mbps: 1000\n      up_mbps: 1000",
+                                               "down_mbps: 500\n      up_mbps: 500")
+                     + NEW_SITE)
+    return inventory.load([folder])
+
+
+def lab_hosts(model: Inventory) -> list[Host]:
+    """The fixture's hosts as a lab would have them (centre hosts and one router and client per
+    site; addresses as the stacks declare them)."""
+    found = [Host(naming.CORE_ROUTER, "lab-core-router", ("core_router", naming.CENTRE_GROUP),
+                  topology.centre_networks(model.centre)[0].router, "root", 22, "ssh-ed25519 A")]
+    for h in model.centre.shared_hosts:
+        found.append(Host(h.hostname, f"lab-{h.hostname}", (h.role, naming.CENTRE_GROUP),
+                          h.address, "root", 22, "ssh-ed25519 B"))
+    for m in model.municipalities:
+        for s in m.sites:
+            groups = (naming.municipality_group(m.slug), naming.site_group(m.slug, s.id))
+            found.append(Host(naming.site_router(m.slug, s.id), "x", ("site_router", *groups),
+                              topology.nth(s.lan_prefix, 1), "root", 22, "k"))
+            found.append(Host(naming.site_client(m.slug, s.id), "y", ("site_client", *groups),
+                              topology.nth(s.lan_prefix, 10), "root", 22, "k"))
+    return found
+
+
+# --- The hosts as planned ---------------------------------------------------------------------
+
+def test_a_new_site_gets_the_hosts_its_stack_declares_and_nothing_else_is_new(
+        fixture_inventories: Path, changed: Inventory) -> None:
+    provisioned = lab_hosts(inventory.load([fixture_inventories]))
+    every, new = check.planned_hosts(changed, provisioned)
+    assert [(h.name, h.address, h.groups) for h in new] == [
+        ("vinje-skule-router", "10.104.3.1",
+         ("site_router", "municipality_vinje", "site_vinje-skule")),
+        ("vinje-skule-client", "10.104.3.10",
+         ("site_client", "municipality_vinje", "site_vinje-skule"))]
+    assert every == provisioned + new
+    # The stacks' host names are naming's (the planned hosts must match what up makes).
+    assert {h.name for h in new} == {naming.site_router("vinje", "skule"),
+                                     naming.site_client("vinje", "skule")}
+
+
+def test_the_hosts_of_a_removed_site_are_gone_from_the_plan(
+        fixture_inventories: Path, changed: Inventory) -> None:
+    every, new = check.planned_hosts(inventory.load([fixture_inventories]), lab_hosts(changed))
+    assert not new
+    assert {h.name for h in lab_hosts(changed)} - {h.name for h in every} == {
+        "vinje-skule-router", "vinje-skule-client"}
+
+
+def test_the_change_of_one_municipality_touches_its_hosts_and_the_centre_hosts_of_it(
+        changed: Inventory) -> None:
+    every, _ = check.planned_hosts(changed, lab_hosts(changed))
+    slugs, hosts = check.touched(changed, "unit-review-none", every, ["vinje", "tokke"], [])
+    assert slugs == ["vinje", "tokke"]  # never applied in this environment: both changed
+    _, hosts = check.touched(changed, "unit-review-none", every, ["vinje"], [])
+    names = {h.name for h in hosts}
+    assert {"core-router", "vinje-radhus-router", "vinje-skule-client"} <= names
+    assert not {h for h in names if h.startswith("tokke-")}
+    assert "apt-proxy" not in names  # its configuration depends on the address plan only
+
+
+# --- The converge comparison ------------------------------------------------------------------
+
+def planned_check() -> dict[str, object]:
+    return check.ConvergePlan(
+        changed=["vinje"],
+        hosts={"okonomi-01": [check.TaskChange("finance_hosting", "Allow the sites", False,
+                                               "+host okonomi_vinje 10.104.3.0/24\n")],
+               "katalog": []},
+        new=["vinje-skule-client"]).as_dict()
+
+
+def task(host: str, role: str, name: str) -> ChangedTask:
+    return ChangedTask(host, role, name, False)
+
+
+def test_an_apply_that_changed_what_the_check_said_is_as_planned() -> None:
+    applied = [task("okonomi-01", "finance_hosting", "Allow the sites"),
+               task("vinje-skule-client", "common", "Install packages")]
+    assert check.unplanned(planned_check(), applied) == []
+
+
+def test_a_task_not_planned_or_a_planned_one_not_done_or_an_unchecked_host_is_named() -> None:
+    applied = [task("okonomi-01", "finance_hosting", "Restart postgresql"),
+               task("katalog", "dns_ntp", "Write the zone"),
+               task("tokke-skule-router", "common", "Install packages")]
+    assert check.unplanned(planned_check(), applied) == [
+        "katalog: changed, not planned: dns_ntp : Write the zone",
+        "okonomi-01: changed, not planned: finance_hosting : Restart postgresql; planned, not "
+        "changed: finance_hosting : Allow the sites",
+        "tokke-skule-router: not checked in the plan, changed common : Install packages"]
+
+
+def test_a_plan_made_without_a_lab_is_not_compared_task_by_task() -> None:
+    first = check.ConvergePlan(changed=["vinje"], skipped="no host is provisioned in x: its "
+                               "first apply converges every host", lab=False).as_dict()
+    assert check.unplanned(first, [task("katalog", "dns_ntp", "Write the zone")]) == []
+    nothing = check.ConvergePlan(skipped="no municipality changed since its last apply")
+    assert check.unplanned(nothing.as_dict(), [task("katalog", "dns_ntp", "Write")]) == [
+        "katalog: not checked in the plan, changed dns_ntp : Write"]
+
+
+# --- The routers ------------------------------------------------------------------------------
+
+def test_a_router_is_planned_against_its_last_archived_configuration_without_a_lab(
+        tmp_path: Path, fixture_inventories: Path, changed: Inventory) -> None:
+    before = inventory.load([fixture_inventories])
+    pushed = intended.render(before, "vinje-radhus-router", "frr",
+                             interfaces={"10.104.1.1": "eth7", "10.104.252.6": "eth9"})
+    archive = tmp_path / "backups" / "unit" / "vinje-radhus-router"
+    archive.mkdir(parents=True)
+    (archive / "20261201T100000.000000Z.cfg").write_text("hostname old\n")
+    (archive / "20261201T120000.000000Z.cfg").write_text(pushed)
+    assert routers.interfaces_of(pushed) == {"10.104.1.1": "eth7", "10.104.252.6": "eth9"}
+    plan = routers.plan(changed, "unit", ["vinje-radhus-router", "no-such-router",
+                                          "vinje-skule-router"], {}, tmp_path / "backups")
+    radhus, skule = plan
+    assert radhus.base == "archived"
+    # The bandwidth is in the uplink's description: one line set anew, on the interface the
+    # archived configuration names.
+    assert list(radhus.commands) == [
+        "interface eth9",
+        "description uplink fibre vtk vlan 101 500/500 Mbit/s (10.104.252.6/30)", "exit"]
+    wanted = intended.render(changed, "vinje-radhus-router", "frr",
+                             interfaces={"10.104.1.1": "eth7", "10.104.252.6": "eth9"})
+    assert config.commands(pushed, wanted) == list(radhus.commands)
+    # A router the change adds: its whole configuration, against nothing.
+    assert skule.base == "new" and skule.device == "vinje-skule-router"
+    assert list(skule.commands) == config.commands("", intended.render(
+        changed, "vinje-skule-router", "frr"))
+    assert "router bgp 4200004036" in skule.commands
+
+
+def test_the_core_router_comes_first_and_only_the_changed_municipalities_routers(
+        changed: Inventory, tmp_path: Path) -> None:
+    names = routers.routers_of(changed, ["vinje"])
+    assert names == ["core-router", "vinje-radhus-router", "vinje-skule-router"]
+    plan = routers.plan(changed, "unit", list(reversed(names)), {}, tmp_path)
+    assert [r.device for r in plan] == names
+
+
+def device(name: str, status: str, diff: str = "") -> DeviceResult:
+    return DeviceResult(name, status, diff)  # type: ignore[arg-type]
+
+
+CORE_DIFF = ("--- core-router (running)\n+++ core-router (intended)\n@@ -1 +1,3 @@\n"
+             "+interface eth4\n+ description link vinje-skule-router vtk vlan 103\n"
+             " hostname core\n")
+
+
+def test_a_push_is_compared_with_the_plan_line_by_line_except_new_interface_names() -> None:
+    planned = [routers.RouterPlan("core-router", "running", ("interface eth4",), CORE_DIFF)
+               .as_dict(),
+               routers.RouterPlan("vinje-skule-router", "new", ("hostname x",), "").as_dict(),
+               routers.RouterPlan("tokke-skule-router", "running", (), "").as_dict()]
+    # The lab attached the new link as eth6, not eth4: the same change.
+    applied = [device("core-router", "changed", CORE_DIFF.replace("eth4", "eth6")),
+               device("vinje-skule-router", "changed", "+anything\n"),
+               device("tokke-skule-router", "unchanged")]
+    assert routers.unplanned(planned, applied) == []
+    other = CORE_DIFF.replace("vlan 103", "vlan 104")
+    assert routers.unplanned(planned, [
+        device("core-router", "changed", other), device("vinje-skule-router", "unchanged"),
+        device("tokke-skule-router", "changed", "+x\n"),
+        device("tokke-radhus-router", "changed", "+y\n")]) == [
+        "router core-router: the configuration pushed differs from the planned one",
+        "router tokke-radhus-router: changed, but the plan has no commands for it",
+        "router tokke-skule-router: planned 0 command(s), changed",
+        "router vinje-skule-router: planned 1 command(s), nothing changed"]
+    assert routers.unplanned(planned, [device("tokke-skule-router", "unchanged")]) == [
+        "router core-router: planned 1 command(s), not pushed",
+        "router vinje-skule-router: planned 1 command(s), not pushed"]
+
+
+# --- Pulumi's steps ---------------------------------------------------------------------------
+
+def meta(op: str, typ: str, name: str, old: dict[str, object] | None,
+         new: dict[str, object] | None, diffs: list[str] | None = None
+         ) -> auto.StepEventMetadata:
+    def state(inputs: dict[str, object] | None) -> auto.StepEventStateMetadata | None:
+        return None if inputs is None else auto.StepEventStateMetadata(
+            type=typ, urn=f"urn:pulumi:lab.vinje::fellesdrift::{typ}::{name}", id="",
+            parent="", provider="", inputs=inputs, outputs={})
+    return auto.StepEventMetadata(op=auto.OpType(op), urn=f"urn:pulumi:lab.vinje::fellesdrift::"
+                                  f"fellesdrift:index:MunicipalSite${typ}::{name}", type=typ,
+                                  provider="", old=state(old), new=state(new), diffs=diffs)
+
+
+def test_a_preview_step_names_the_resource_and_the_properties_that_change() -> None:
+    update = preview.step(meta("update", "fellesdrift:lab:LabShaping", "vinje-radhus-shaping",
+                               {"down_mbps": 1000, "up_mbps": 1000, "machine": "r"},
+                               {"down_mbps": 500, "up_mbps": 500, "machine": "r"},
+                               ["down_mbps", "up_mbps"]))
+    assert update is not None
+    assert str(update) == "update fellesdrift:lab:LabShaping vinje-radhus-shaping"
+    assert [str(p) for p in update.properties] == ["down_mbps: 1000 → 500",
+                                                    "up_mbps: 1000 → 500"]
+    create = preview.step(meta("create", "fellesdrift:lab:LabHost", "vinje-skule-router", None,
+                               {"machine": "lab-vinje-skule-router", "password": {
+                                   "4dabf18193072939515e22adb298388d": preview.SECRET_SIG,
+                                   "value": "hunter2"}, "blob": "x" * 200}))
+    assert create is not None and create.op == "create"
+    shown = {p.key: p.after for p in create.properties}
+    assert shown["password"] == "[secret]" and "hunter2" not in str(create.as_dict())
+    assert shown["blob"] is not None and len(shown["blob"]) == 80
+    for quiet in (meta("same", "fellesdrift:lab:LabHost", "x", {}, {}),
+                  meta("create", "pulumi:pulumi:Stack", "fellesdrift-lab.vinje", None, {}),
+                  meta("create", "pulumi:providers:command", "default", None, {})):
+        assert preview.step(quiet) is None
+    delete = preview.step(meta("delete", "fellesdrift:lab:LabHost", "old", {"a": 1}, None))
+    assert delete is not None and delete.properties == ()
+
+
+# --- Rendering --------------------------------------------------------------------------------
+
+HOSTILE = "Vinje</details><script>alert(1)</script> [x](http://evil) *b* @all | #1\n# h"
+BREAKOUT = "+ok\n```\n# not a heading\n````\n<img src=x onerror=alert(1)>\n"
+
+
+def a_review(name: str = "vinje", unchanged: bool = False) -> review.Review:
+    stacks = [provision.StackResult("lab.core", {"same": 40}),
+              provision.StackResult("lab.vinje", {"same": 9} if unchanged else
+                                    {"create": 7, "update": 1, "same": 8})]
+    steps = {} if unchanged else {"lab.vinje": [preview.Step(
+        "update", "fellesdrift:lab:LabShaping", "vinje-radhus-shaping",
+        (preview.Property("down_mbps", "1000", "500"),))]}
+    converge = check.ConvergePlan(changed=[] if unchanged else [name], hosts={
+        "okonomi-01": [] if unchanged else [check.TaskChange(
+            "finance_hosting", f"Allow the sites of {name}", False, BREAKOUT)],
+        "katalog": []}, new=[] if unchanged else ["vinje-skule-client"], seconds=12.3)
+    network = [routers.RouterPlan("core-router", "running", () if unchanged else (
+        f"description link {name}", "exit"), "" if unchanged else "+x\n")]
+    money = invoices.Delta(name, Decimal(100), Decimal(100 if unchanged else 150), () if
+                           unchanged else (invoices.LineChange("breiband", None, "1 site",
+                                                               "2 sites", Decimal(50)),))
+    return review.Review("lab", False, [name], stacks, steps, converge, network, [money])
+
+
+def test_an_unchanged_centre_says_so_in_one_line_per_part() -> None:
+    assert review.terminal(a_review(unchanged=True)) == [
+        "provision: no changes in 2 stack(s) (49 resources unchanged)",
+        "converge: nothing would change (2 host(s) checked in 12 s: katalog, okonomi-01)",
+        "network: no router would change (1 compared: core-router)",
+        "invoice: unchanged for vinje"]
+    md = review.markdown(a_review(unchanged=True))
+    assert md.count("\n- ") == 4
+
+
+def test_the_terminal_plan_shows_each_part_with_its_details() -> None:
+    text = "\n".join(review.terminal(a_review()))
+    for expected in ("lab.vinje: 7 to create, 1 to update, 8 unchanged",
+                     "update fellesdrift:lab:LabShaping vinje-radhus-shaping",
+                     "down_mbps: 1000 → 500",
+                     "okonomi-01: 1 task(s) would change",
+                     "vinje-skule-client: new host, every task of its role will run",
+                     "core-router: 2 command(s) against its running configuration",
+                     "description link vinje",
+                     "invoice vinje: 100.00 NOK → 150.00 NOK a month (+50.00 NOK)"):
+        assert expected in text, expected
+
+
+def rendered(md: str) -> tuple[str, list[str], list[str]]:
+    """(the HTML, the code blocks' contents, the headings) as a Markdown renderer sees them."""
+    parser = MarkdownIt("commonmark", {"html": True})
+    tokens = parser.parse(md)
+    codes = [t.content for t in tokens if t.type == "fence"]
+    headings = ["".join(c.content for c in tokens[i + 1].children or [])
+                for i, t in enumerate(tokens) if t.type == "heading_open"]
+    return parser.render(md), codes, headings
+
+
+def test_markdown_keeps_an_untrusted_name_text_and_a_diff_inside_its_block() -> None:
+    md = review.markdown(a_review(HOSTILE))
+    html, codes, headings = rendered(md)
+    # The name is text: no tag, link or emphasis of its own, on one line.
+    assert "<script>" not in html and "<a href" not in html and "<em>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert headings == ["Plan for lab: " + " ".join(HOSTILE.split()), "Provision",
+                        "Converge", "Network", "Invoice"]
+    # The diff is one code block, whole, whatever fences and HTML it holds.
+    assert BREAKOUT in codes
+    assert "<img" not in html.replace("&lt;img", "")
+    assert f"description link {HOSTILE}\nexit\n" in codes
+
+
+@pytest.mark.parametrize("text", ["```\n", "a ``` b\n", "````` \n~~~\n", "no fence\n", ""])
+def test_a_fence_is_longer_than_any_backtick_run_inside(text: str) -> None:
+    _, codes, _ = rendered(review.md_fence(text, "diff"))
+    assert codes == [text or "\n"]
+
+
+def test_the_json_plan_has_every_part_and_the_plan_file_keeps_them(tmp_path: Path) -> None:
+    found = a_review().as_dict()
+    assert set(found) >= {"stacks", "converge", "network", "invoices", "ok"}
+    assert found["stacks"][1]["steps"][0]["properties"] == [
+        {"key": "down_mbps", "before": "1000", "after": "500"}]
+    assert found["converge"]["hosts"]["okonomi-01"][0]["diff"] == BREAKOUT
+    plan = planfile.Plan("lab", False, ["vinje"], {"inventories/vinje.yaml": "0" * 64}, "now",
+                         found["stacks"], found["invoices"], found["converge"],
+                         found["network"])
+    planfile.write(tmp_path / "plan.json", plan)
+    again = planfile.load(tmp_path / "plan.json")
+    assert again.converge == found["converge"] and again.network == found["network"]
