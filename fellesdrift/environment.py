@@ -109,9 +109,11 @@ def _defined(name: str) -> tuple[dict[str, Any], dict[str, str]] | None:
         where = f"{_shown()}:{mark.line + 1}:{mark.column + 1}" if mark else _shown()
         raise EnvironmentFileError(f"{where}: not YAML ({getattr(e, 'problem', e)}) "
                                    "[environment-yaml]") from None
-    if not isinstance(data, dict) or root is None:
-        raise EnvironmentFileError(f"{_shown()}:1:1: a mapping of environment names is "
-                                   "expected [environment-file]")
+    if root is None:  # an empty file names no environment
+        return None
+    if not isinstance(data, dict):
+        raise EnvironmentFileError(f"{_at(root)}: a mapping of environment names is expected "
+                                   "[environment-file]")
     entry, node = data.get(name), _value(root, name)
     if entry is None or node is None:
         return None
@@ -121,7 +123,7 @@ def _defined(name: str) -> tuple[dict[str, Any], dict[str, str]] | None:
     at = {str(k.value): _at(v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
     for key in entry:
         if key not in KEYS:
-            key_node = next(k for k, _ in node.value if k.value == key)
+            key_node = next(k for k, _ in node.value if str(k.value) == str(key))
             raise EnvironmentFileError(f"{_at(key_node)}: {name}: unknown key {key!r}; an "
                                        f"environment has {', '.join(KEYS)} [environment-key]")
     backend = entry.get("backend")

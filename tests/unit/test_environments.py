@@ -134,6 +134,10 @@ NOT_A_URL = ("; write postgres://user@host:5432/database (its password in PGPASS
      "[environment-key]"),
     ("pg:\n  driver: lab\n  backend: postgres://db/state\n   mocks: true\n", "4:9",
      "not YAML (mapping values are not allowed here) [environment-yaml]"),
+    ("pg:\n  driver: lab\n  5: x\n", "3:3",
+     "pg: unknown key 5; an environment has driver, inventory, settings, mocks, backend "
+     "[environment-key]"),
+    ("- pg\n", "1:1", "a mapping of environment names is expected [environment-file]"),
     ("lab:\n  driver: lab\npg: postgres://db/state\n", "3:5",
      "pg: expected a mapping of driver, inventory, settings, mocks, backend [environment-file]"),
 ])
@@ -144,6 +148,11 @@ def test_a_mistake_in_environments_yaml_is_one_line_at_its_place(
         environment.get("pg")
     assert str(e.value) == f"{environments}:{where}: {message}"
     assert "\n" not in str(e.value) and e.value.exit_code == 1
+
+
+def test_an_empty_environments_yaml_names_no_environment(environments: Path) -> None:
+    environments.write_text("# nothing yet\n")
+    assert environment.get("pg") == environment.Environment("pg")
 
 
 def test_the_checkouts_environments_are_valid_and_keep_the_file_backend() -> None:
