@@ -22,6 +22,8 @@ from fellesdrift.provision import stacks as provision
 
 #: Steps that are no change of a resource (the engine also reports these).
 _QUIET = {"same", "read", "refresh", "discard", "discard-replaced", "remove-pending-replace"}
+#: The type of every resource of a dynamic provider (the lab driver's).
+DYNAMIC = "pulumi-python:dynamic:Resource"
 #: A value longer than this is shown cut (a key or a certificate says nothing in a review).
 _WIDTH = 80
 
@@ -46,7 +48,8 @@ class Step:
     properties: tuple[Property, ...] = ()
 
     def __str__(self) -> str:
-        return f"{self.op} {self.type} {self.name}"
+        # A dynamic provider's resources all have one type: their name says what they are.
+        return f"{self.op} {self.name}" + ("" if self.type == DYNAMIC else f" ({self.type})")
 
     def as_dict(self) -> dict[str, Any]:
         return {"op": self.op, "type": self.type, "name": self.name,

@@ -70,6 +70,25 @@ def interfaces_of(text: str) -> dict[str, str]:
     return found
 
 
+def with_new_links(model: Inventory, name: str, names: dict[str, str]) -> dict[str, str]:
+    """``names`` (address → interface the router has) with a name for each address it will
+    get: the next ``ethN`` it does not have yet, in the order the lab attaches them (a default
+    could be the name of an interface it has, and the plan would show that one changed)."""
+    if not names:
+        return names
+    found = dict(names)
+    taken = set(names.values())
+    numbers = [int(n[3:]) for n in taken if re.fullmatch(r"eth\d+", n)]
+    next_free = max(numbers, default=-1) + 1
+    for i in intended.device(model, name, "frr").interfaces:
+        if i.address not in found:
+            while f"eth{next_free}" in taken:
+                next_free += 1
+            found[i.address] = f"eth{next_free}"
+            taken.add(found[i.address])
+    return found
+
+
 def _read(host: Host, env: str) -> tuple[str, dict[str, str]]:
     key, _ = keys.lab_keypair(env)
     conn = frr.connect(host.address, hostvars.NETOPS_USER, str(key),
@@ -98,7 +117,7 @@ def plan_router(model: Inventory, env: str, name: str, host: Host | None,
         archived = last_archived(env, name, backups)
         if archived is not None:
             running, names, base = archived, interfaces_of(archived), "archived"
-    wanted = intended.render(model, name, "frr", interfaces=names,
+    wanted = intended.render(model, name, "frr", interfaces=with_new_links(model, name, names),
                              hostname=host.machine if host else None)
     return RouterPlan(name, base, tuple(config.commands(running, wanted)),
                       config.diff(running, wanted, name), note)

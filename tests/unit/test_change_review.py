@@ -4,12 +4,12 @@ renderings (terminal, Markdown that no inventory value or diff can break, JSON).
 
 from __future__ import annotations
 
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
+from plan_change import changed_copy
 from pulumi import automation as auto
 
 from fellesdrift.change import check, invoices, planfile, preview, review, routers
@@ -22,32 +22,12 @@ from fellesdrift.plan import naming, topology
 from fellesdrift.provision import stacks as provision
 from fellesdrift.provision.hosts import Host
 
-NEW_SITE = """\
-  - id: skule
-    name: Vinje skule
-    kind: school
-    address: Skulevegen 1, 3890 Vinje
-    users: 15
-    lan_prefix: 10.104.3.0/24
-    link:
-      access: fibre
-      provider: vtk
-      down_mbps: 300
-      up_mbps: 100
-      vlan: 103
-"""
-
 
 @pytest.fixture
 def changed(tmp_path: Path, fixture_inventories: Path) -> Inventory:
     """The fixture with a new site in Vinje and Vinje rådhus' link at 500/500 Mbit/s."""
-    folder = tmp_path / "inv"
-    shutil.copytree(fixture_inventories, folder)
-    vinje = folder / "vinje.yaml"
-    vinje.write_text(vinje.read_text().replace("down_mbps: 1000\n      up_mbps: 1000",
-                                               "down_mbps: 500\n      up_mbps: 500")
-                     + NEW_SITE)
-    return inventory.load([folder])
+    changed_copy(fixture_inventories, tmp_path / "inv")
+    return inventory.load([tmp_path / "inv"])
 
 
 def lab_hosts(model: Inventory) -> list[Host]:
@@ -232,20 +212,24 @@ def meta(op: str, typ: str, name: str, old: dict[str, object] | None,
                                   provider="", old=state(old), new=state(new), diffs=diffs)
 
 
+VM = "proxmoxve:index/vmLegacy:VmLegacy"
+
+
 def test_a_preview_step_names_the_resource_and_the_properties_that_change() -> None:
-    update = preview.step(meta("update", "fellesdrift:lab:LabShaping", "vinje-radhus-shaping",
+    update = preview.step(meta("update", preview.DYNAMIC, "vinje-radhus-link-shaping",
                                {"down_mbps": 1000, "up_mbps": 1000, "machine": "r"},
                                {"down_mbps": 500, "up_mbps": 500, "machine": "r"},
                                ["down_mbps", "up_mbps"]))
     assert update is not None
-    assert str(update) == "update fellesdrift:lab:LabShaping vinje-radhus-shaping"
+    assert str(update) == "update vinje-radhus-link-shaping"
     assert [str(p) for p in update.properties] == ["down_mbps: 1000 → 500",
                                                     "up_mbps: 1000 → 500"]
-    create = preview.step(meta("create", "fellesdrift:lab:LabHost", "vinje-skule-router", None,
-                               {"machine": "lab-vinje-skule-router", "password": {
+    create = preview.step(meta("create", VM, "vinje-skule-router", None, {
+                               "machine": "lab-vinje-skule-router", "password": {
                                    "4dabf18193072939515e22adb298388d": preview.SECRET_SIG,
                                    "value": "hunter2"}, "blob": "x" * 200}))
     assert create is not None and create.op == "create"
+    assert str(create) == f"create vinje-skule-router ({VM})"
     shown = {p.key: p.after for p in create.properties}
     assert shown["password"] == "[secret]" and "hunter2" not in str(create.as_dict())
     assert shown["blob"] is not None and len(shown["blob"]) == 80
@@ -268,7 +252,7 @@ def a_review(name: str = "vinje", unchanged: bool = False) -> review.Review:
               provision.StackResult("lab.vinje", {"same": 9} if unchanged else
                                     {"create": 7, "update": 1, "same": 8})]
     steps = {} if unchanged else {"lab.vinje": [preview.Step(
-        "update", "fellesdrift:lab:LabShaping", "vinje-radhus-shaping",
+        "update", preview.DYNAMIC, "vinje-radhus-link-shaping",
         (preview.Property("down_mbps", "1000", "500"),))]}
     converge = check.ConvergePlan(changed=[] if unchanged else [name], hosts={
         "okonomi-01": [] if unchanged else [check.TaskChange(
@@ -295,7 +279,7 @@ def test_an_unchanged_centre_says_so_in_one_line_per_part() -> None:
 def test_the_terminal_plan_shows_each_part_with_its_details() -> None:
     text = "\n".join(review.terminal(a_review()))
     for expected in ("lab.vinje: 7 to create, 1 to update, 8 unchanged",
-                     "update fellesdrift:lab:LabShaping vinje-radhus-shaping",
+                     "update vinje-radhus-link-shaping",
                      "down_mbps: 1000 → 500",
                      "okonomi-01: 1 task(s) would change",
                      "vinje-skule-client: new host, every task of its role will run",
@@ -347,3 +331,22 @@ def test_the_json_plan_has_every_part_and_the_plan_file_keeps_them(tmp_path: Pat
     planfile.write(tmp_path / "plan.json", plan)
     again = planfile.load(tmp_path / "plan.json")
     assert again.converge == found["converge"] and again.network == found["network"]
+
+
+def test_a_new_link_on_the_core_router_gets_the_next_free_interface_not_another_links(
+        tmp_path: Path, fixture_inventories: Path, changed: Inventory) -> None:
+    names = {"10.104.0.1": "eth0", "10.104.0.129": "eth1", "10.104.252.5": "eth2",
+             "10.104.252.9": "eth3"}
+    running = intended.render(inventory.load([fixture_inventories]), "core-router", "frr",
+                              interfaces=names)
+    assert routers.interfaces_of(running) == names
+    link = topology.nth(topology.link_subnet(changed.centre, changed.municipality(
+        "vinje").sites[1]), 1)
+    assert routers.with_new_links(changed, "core-router", names) == names | {link: "eth4"}
+    (tmp_path / "unit" / "core-router").mkdir(parents=True)
+    (tmp_path / "unit" / "core-router" / "20261201T120000.000000Z.cfg").write_text(running)
+    planned = routers.plan_router(changed, "unit", "core-router", None, tmp_path)
+    assert planned.base == "archived"
+    # The new link is an interface of its own; the link named eth3 (tokke's) is left alone.
+    assert "interface eth4" in planned.commands and "interface eth3" not in planned.commands
+    assert f"description link vinje-skule-router vtk vlan 103 ({link}/30)" in planned.commands
