@@ -92,15 +92,19 @@ def ansible_inventory(env: str, hosts: list[Host],
     its path (mode 0600; the lab's .lab/<env>/inventory.yml unless ``path`` is given)."""
     key, _ = keys.lab_keypair(env)
     variables = variables or {}
+    shared = _shared(hosts, variables)
     groups: dict[str, dict[str, Any]] = {}
     for h in hosts:
         for g in h.groups:
             groups.setdefault(g, {"hosts": {}})["hosts"][h.name] = {}
     inventory = {"all": {
-        "hosts": {h.name: {**variables.get(h.name, {}), "ansible_host": _Plain(h.address),
+        "hosts": {h.name: {**{k: v for k, v in variables.get(h.name, {}).items()
+                              if k not in shared},
+                           "ansible_host": _Plain(h.address),
                            "ansible_user": _Plain(h.ssh_user), "ansible_port": h.ssh_port}
                   for h in hosts},
         "vars": {
+            **shared,
             "ansible_ssh_private_key_file": _Plain(key),
             "ansible_ssh_common_args":
                 _Plain(f"-o UserKnownHostsFile={keys.known_hosts_path(env)} "
@@ -113,6 +117,15 @@ def ansible_inventory(env: str, hosts: list[Host],
     path.chmod(0o600)
     path.write_text(inventory_yaml(inventory), encoding="utf-8")
     return path
+
+
+def _shared(hosts: list[Host], variables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The variables every host has with the same value (the lab's CA, its domain, the kernel
+    baseline …): the inventory writes them once, in ``all.vars``, not in every host's entry."""
+    if len(hosts) < 2:
+        return {}
+    first, *rest = (variables.get(h.name, {}) for h in hosts)
+    return {k: v for k, v in first.items() if all(k in other and other[k] == v for other in rest)}
 
 
 def ssh_config(env: str, hosts: list[Host]) -> Path:

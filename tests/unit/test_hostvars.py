@@ -220,3 +220,43 @@ def test_templates_mirror_the_path_they_are_written_to(role: str) -> None:
         args = t.get("ansible.builtin.template")
         if args and "{{" not in str(args["dest"]):
             assert args["src"] == str(args["dest"]).lstrip("/") + ".j2", t["name"]
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_every_default_is_documented_where_it_is_set(role: str) -> None:
+    lines = (ROOT / "roles" / role / "defaults" / "main.yml").read_text().splitlines()
+    header = next(i for i, line in enumerate(lines[1:], 1) if not line.startswith("#"))
+    bare = [line.split(":")[0] for i, line in enumerate(lines)
+            if i >= header and line[:1].isalpha()
+            and not (lines[i - 1].startswith("#") and not lines[i - 1].startswith("# ---"))]
+    assert not bare, f"defaults with no comment right above them: {bare}"
+
+
+def test_what_every_host_gets_is_written_once_and_every_host_still_has_it(
+        rendered: dict[str, dict[str, Any]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.parsing.vault import VaultSecret
+    from ansible.vars.manager import VariableManager
+
+    from fellesdrift.access import credentials
+    from fellesdrift.provision import hosts
+
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "unit-test passphrase")
+    monkeypatch.delenv(credentials.PASSPHRASE_SOCKET, raising=False)
+    (tmp_path / "unit").mkdir(exist_ok=True)
+    written = hosts.ansible_inventory("unit", HOSTS, rendered)
+    ca = rendered["apt-proxy"]["common__ca_certificates"][0]["pem"]
+    text = written.read_text()
+    # The lab's CA certificate once (all.vars), not once per host.
+    assert text.count(ca.splitlines()[1]) == 1
+    loader = DataLoader()
+    loader.set_vault_secrets([("default", VaultSecret(b"unit-test passphrase"))])
+    managed = InventoryManager(loader=loader, sources=[str(written)])
+    manager = VariableManager(loader=loader, inventory=managed)
+    for h in HOSTS:
+        seen = manager.get_vars(host=managed.get_host(h.name), include_hostvars=False)
+        for name in ("common__ca_certificates", "common__sysctl_settings", "fellesdrift_domain",
+                     "common__dns_servers", "fellesdrift_function"):
+            assert seen[name] == rendered[h.name][name], (h.name, name)
