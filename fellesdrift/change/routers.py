@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -124,11 +125,13 @@ def plan_router(model: Inventory, env: str, name: str, host: Host | None,
 
 
 def plan(model: Inventory, env: str, names: list[str], lab: dict[str, Host],
-         backups: Path = push.BACKUPS) -> list[RouterPlan]:
-    """Each router of ``names`` the model has (``lab``: the routers made, by name), core
-    first."""
+         backups: Path = push.BACKUPS, workers: int = 8) -> list[RouterPlan]:
+    """Each router of ``names`` the model has (``lab``: the routers made, by name), read
+    ``workers`` at a time; the core router first."""
     devices = set(intended.devices(model))
-    found = [plan_router(model, env, n, lab.get(n), backups) for n in names if n in devices]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        found = list(pool.map(lambda n: plan_router(model, env, n, lab.get(n), backups),
+                              [n for n in names if n in devices]))
     return sorted(found, key=lambda r: (r.device != intended.CORE, r.device))
 
 

@@ -4,6 +4,10 @@ renderings (terminal, Markdown that no inventory value or diff can break, JSON).
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from markdown_it import MarkdownIt
 from plan_change import changed_copy
 from pulumi import automation as auto
 
+from fellesdrift import paths
 from fellesdrift.change import check, invoices, planfile, preview, review, routers
 from fellesdrift.converge.run import ChangedTask
 from fellesdrift.inventory import load as inventory
@@ -350,3 +355,40 @@ def test_a_new_link_on_the_core_router_gets_the_next_free_interface_not_another_
     # The new link is an interface of its own; the link named eth3 (tokke's) is left alone.
     assert "interface eth4" in planned.commands and "interface eth3" not in planned.commands
     assert f"description link vinje-skule-router vtk vlan 103 ({link}/30)" in planned.commands
+
+
+HOSTILE_SITE = "Vinje <b>skule</b> [x](http://e) `x` *y* @all"
+
+
+def test_the_plan_command_of_an_environment_without_hosts_prints_and_writes_its_markdown(
+        tmp_path: Path, fixture_inventories: Path) -> None:
+    """`plan` end to end under Pulumi's mocks (no lab): a site whose name is Markdown and HTML
+    is text in the comment, and inside its router's commands; no host to check; every router
+    planned against nothing."""
+    env = "pve-unit-review"
+    folder = tmp_path / "inv"
+    changed_copy(fixture_inventories, folder)
+    vinje = folder / "vinje.yaml"
+    vinje.write_text(vinje.read_text().replace("name: Vinje skule", f'name: "{HOSTILE_SITE}"'))
+    environments = tmp_path / "environments.yaml"
+    environments.write_text(f"{env}: {{driver: proxmox, inventory: {folder}, mocks: true, "
+                            "settings: {proxmoxNode: pve1, proxmoxTemplate: '9000', "
+                            "proxmoxDatastore: local-lvm}}\n")
+    written = tmp_path / "plan.md"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "fellesdrift", "plan", "--env", env, "-m", "vinje",
+             "--format", "markdown", "--markdown", str(written)], cwd=paths.ROOT,
+            capture_output=True, text=True, timeout=300, check=False,
+            env=dict(os.environ, FELLESDRIFT_ENVIRONMENTS=str(environments)))
+    finally:
+        shutil.rmtree(paths.lab_dir(env), ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout == written.read_text(encoding="utf-8")
+    html, codes, headings = rendered(proc.stdout)
+    assert headings[1:] == ["Provision", "Converge", "Network", "Invoice"]
+    assert "<b>" not in html and "<a href" not in html and "<em>" not in html
+    assert "no host is provisioned in " + env in " ".join(proc.stdout.split()).replace("\\", "")
+    skule = next(c for c in codes if "hostname vinje-skule-router" in c)
+    assert f"description LAN {HOSTILE_SITE} (10.104.3.1/24)\n" in skule
+    assert "first apply" in html  # the invoice of a municipality never applied
