@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from fellesdrift.access.credentials import Secret
 from fellesdrift.converge import hostvars
 from fellesdrift.inventory import load as inventory
 from fellesdrift.plan.functions import FUNCTIONS
@@ -16,6 +18,8 @@ from fellesdrift.provision.hosts import Host
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "inventories"
+GOLDEN = Path(__file__).parent / "golden" / "hostvars" / "fixtures.yml"
+UPDATE = os.environ.get("FELLESDRIFT_UPDATE_GOLDEN") == "1"
 
 
 def _host(name: str, address: str, *groups: str) -> Host:
@@ -260,3 +264,29 @@ def test_what_every_host_gets_is_written_once_and_every_host_still_has_it(
         for name in ("common__ca_certificates", "common__sysctl_settings", "fellesdrift_domain",
                      "common__dns_servers", "fellesdrift_function"):
             assert seen[name] == rendered[h.name][name], (h.name, name)
+
+
+def _stable(value: Any) -> Any:
+    """The rendered value without what each lab makes anew: secrets, certificates."""
+    if isinstance(value, Secret):
+        return "<secret>"
+    if isinstance(value, str) and "-----BEGIN" in value:
+        return "<pem>"
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def test_golden(rendered: dict[str, dict[str, Any]]) -> None:
+    """Every variable of every host of the fixtures, as the roles get it (secrets and
+    certificates masked): a renamed, lost or changed input shows here first."""
+    text = yaml.safe_dump(_stable(rendered), sort_keys=True, allow_unicode=True, width=100)
+    if UPDATE:
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert GOLDEN.exists(), f"{GOLDEN} missing: run with FELLESDRIFT_UPDATE_GOLDEN=1"
+    assert text == GOLDEN.read_text(encoding="utf-8"), (
+        "the role variables differ from their golden file; if intended, regenerate with "
+        "FELLESDRIFT_UPDATE_GOLDEN=1")
