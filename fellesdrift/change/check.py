@@ -83,24 +83,32 @@ def changed_municipalities(model: Inventory, env: str, slugs: list[str]) -> list
 
 def planned_hosts(model: Inventory, provisioned: list[lab_hosts.Host]
                   ) -> tuple[list[lab_hosts.Host], list[lab_hosts.Host]]:
-    """(the hosts after the change, those of them that are new). A provisioned site host whose
-    site the model no longer has is gone; a site the model has and the lab does not gets its
-    hosts (no machine or host key yet)."""
+    """(the hosts after the change, those of them that are new), in the order the lab will
+    list them (:func:`.hosts.load`: stack by stack, a municipality's hosts site by site), so
+    lists rendered from them (the DNS zone, the monitoring targets) read as they will. A
+    provisioned site host whose site the model no longer has is gone; a site the model has and
+    the lab does not gets its hosts (no machine or host key yet)."""
     groups = {naming.site_group(m.slug, s.id) for m in model.municipalities for s in m.sites}
     kept = [h for h in provisioned if municipality_of(h) is None or groups & set(h.groups)]
     names = {h.name for h in kept}
     login = (provisioned[0].ssh_user, provisioned[0].ssh_port) if provisioned else ("root", 22)
-    new = []
+    new, place = [], {h.name: (naming.CORE_STACK, i) for i, h in enumerate(kept)}
     for m in model.municipalities:
-        for s in m.sites:
-            for function, named, number in SITE_HOSTS:
-                name = named(m.slug, s.id)
-                if name not in names:
-                    new.append(lab_hosts.Host(
-                        name, "", (function, naming.municipality_group(m.slug),
-                                   naming.site_group(m.slug, s.id)),
-                        topology.nth(s.lan_prefix, number), login[0], login[1], ""))
-    return kept + new, new
+        for i, (s, (function, named, number)) in enumerate(
+                (s, spec) for s in m.sites for spec in SITE_HOSTS):
+            name = named(m.slug, s.id)
+            place[name] = (m.slug, i)
+            if name not in names:
+                new.append(lab_hosts.Host(
+                    name, "", (function, naming.municipality_group(m.slug),
+                               naming.site_group(m.slug, s.id)),
+                    topology.nth(s.lan_prefix, number), login[0], login[1], ""))
+    def key(h: lab_hosts.Host) -> tuple[str, int]:
+        stack, index = place.get(h.name, (municipality_of(h) or naming.CORE_STACK, len(place)))
+        return f"{stack}.yml", index
+
+    every = sorted(kept + new, key=key)
+    return every, new
 
 
 def touched(model: Inventory, env: str, every: list[lab_hosts.Host], municipalities: list[str],

@@ -42,8 +42,6 @@ class Review:
     converge: check.ConvergePlan
     network: list[routers.RouterPlan]
     invoices: list[invoices.Delta]
-    #: Why the network part is empty although something changed ("" otherwise).
-    network_note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -61,7 +59,6 @@ class Review:
                           if r.declared else {}) for r in self.stacks],
             "converge": self.converge.as_dict(),
             "network": [r.as_dict() for r in self.network],
-            "network_note": self.network_note,
             "invoices": [d.as_dict() for d in self.invoices],
             "seconds": self.seconds,
         }
@@ -171,8 +168,7 @@ def _converge(review: Review) -> list[Block]:
 
 def _network(review: Review) -> list[Block]:
     if not review.network:
-        return [Block("no router is touched" + (f" ({review.network_note})"
-                                                if review.network_note else ""))]
+        return [Block("no router is touched")]
     if not any(r.changes for r in review.network):
         return [Block(f"no router would change ({len(review.network)} compared: "
                       f"{', '.join(r.device for r in review.network)})")]

@@ -70,6 +70,16 @@ def test_a_new_site_gets_the_hosts_its_stack_declares_and_nothing_else_is_new(
                                      naming.site_client("vinje", "skule")}
 
 
+def test_new_hosts_are_listed_where_the_lab_will_list_them(changed: Inventory) -> None:
+    """Stack by stack (files sorted by name), a municipality's site by site: the DNS zone and
+    the monitoring targets rendered from the plan's hosts read as they will after the apply."""
+    provisioned = lab_hosts(changed)
+    without_tokke = [h for h in provisioned if not h.name.startswith("tokke-")]
+    every, new = check.planned_hosts(changed, without_tokke)
+    assert [h.name for h in new] == ["tokke-skule-router", "tokke-skule-client"]
+    assert [h.name for h in every] == [h.name for h in provisioned]
+
+
 def test_the_hosts_of_a_removed_site_are_gone_from_the_plan(
         fixture_inventories: Path, changed: Inventory) -> None:
     every, new = check.planned_hosts(inventory.load([fixture_inventories]), lab_hosts(changed))
