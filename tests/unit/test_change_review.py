@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,12 +18,13 @@ from plan_change import changed_copy
 from pulumi import automation as auto
 
 from fellesdrift import paths
-from fellesdrift.change import check, invoices, planfile, preview, review, routers
-from fellesdrift.converge.run import ChangedTask
+from fellesdrift.change import apply, audit, check, invoices, planfile, preview, review, routers
+from fellesdrift.converge.run import ChangedTask, ConvergeResult
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.network import config, intended
 from fellesdrift.network.push import DeviceResult
+from fellesdrift.pipeline import job as pipeline
 from fellesdrift.plan import naming, topology
 from fellesdrift.provision import stacks as provision
 from fellesdrift.provision.hosts import Host
@@ -402,3 +404,59 @@ def test_the_plan_command_of_an_environment_without_hosts_prints_and_writes_its_
     skule = next(c for c in codes if "hostname vinje-skule-router" in c)
     assert f"description LAN {HOSTILE_SITE} (10.104.3.1/24)\n" in skule
     assert "first apply" in html  # the invoice of a municipality never applied
+
+
+# --- Against the audit log: what changed since the last apply, and the apply of a plan -------
+
+AUDIT_ENV = "chgr"
+WINDOW_OPEN = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)  # the fixture's window: always open
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(paths, "STATE_DIR", tmp_path / ".state")
+    return tmp_path / ".state"
+
+
+def applied(model: Inventory, slugs: list[str], plan: planfile.Plan | None = None,
+            outcome: pipeline.Outcome | None = None) -> apply.Apply:
+    run = apply.start(model, AUDIT_ENV, pipeline.Selection(False, slugs), [], plan, None,
+                      WINDOW_OPEN)
+    run.done(outcome or pipeline.Outcome(stacks=[], idle=True), None)
+    return run
+
+
+def test_only_the_municipalities_changed_since_their_last_apply_are_checked(
+        state: Path, fixture_inventories: Path, changed: Inventory) -> None:
+    before = inventory.load([fixture_inventories])
+    assert check.changed_municipalities(before, AUDIT_ENV, ["tokke", "vinje"]) == [
+        "tokke", "vinje"]  # never applied
+    applied(before, ["tokke", "vinje"])
+    assert check.changed_municipalities(before, AUDIT_ENV, ["tokke", "vinje"]) == []
+    assert check.changed_municipalities(changed, AUDIT_ENV, ["tokke", "vinje"]) == ["vinje"]
+
+
+def test_an_apply_other_than_the_plans_converge_or_network_is_recorded_as_failed(
+        state: Path, changed: Inventory, tmp_path: Path) -> None:
+    plan = planfile.Plan(AUDIT_ENV, False, ["vinje"], {}, "2026-12-01T12:00:00Z",
+                         converge=planned_check(), network=[routers.RouterPlan(
+                             "vinje-radhus-router", "running", ("description x",),
+                             "+ description x\n").as_dict()])
+    result = ConvergeResult("successful", 0, tmp_path, changed_tasks=[
+        task("okonomi-01", "finance_hosting", "Allow the sites"),
+        task("katalog", "dns_ntp", "Write the zone")])
+    outcome = pipeline.Outcome(stacks=[], converge=result, network=[
+        device("vinje-radhus-router", "changed", "+ description x\n"),
+        device("core-router", "changed", "+x\n")], idle=True)
+    run = applied(changed, ["vinje"], plan, outcome)
+    assert run.unplanned == [
+        "converge katalog: changed, not planned: dns_ntp : Write the zone",
+        "router core-router: changed, but the plan has no commands for it"]
+    record = list(audit.entries(AUDIT_ENV))[-1]
+    assert record["outcome"] == "failed: not as planned" and record["unplanned"] == run.unplanned
+    assert audit.applied(AUDIT_ENV) == {}  # the gate still counts the change as not applied
+    as_planned = pipeline.Outcome(stacks=[], converge=ConvergeResult(
+        "successful", 0, tmp_path, changed_tasks=result.changed_tasks[:1]),
+        network=outcome.network[:1], idle=True)  # idle: an outcome that is ok without hosts
+    assert applied(changed, ["vinje"], plan, as_planned).unplanned == []
+    assert list(audit.applied(AUDIT_ENV)) == ["vinje"]
