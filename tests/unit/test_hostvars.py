@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,28 @@ def test_every_variable_a_role_sets_is_in_its_namespace(role: str) -> None:
             names |= {k for k in (t.get(module) or {}) if k != "cacheable"}
     outside = sorted(n for n in names if not n.startswith(prefix))
     assert names and not outside, f"{role}: variables outside {prefix}: {outside}"
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_every_variable_of_a_role_it_names_is_defined_and_none_shadows_an_input(
+        role: str) -> None:
+    spec = _yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")
+    inputs = set(spec["argument_specs"]["main"]["options"] or {})
+    derived = set(_yaml(ROOT / "roles" / role / "vars" / "main.yml") or {})
+    local: set[str] = set()
+    for t in _tasks(role):
+        task_vars = set(t.get("vars") or {})
+        assert not task_vars & (inputs | derived), f"{t['name']}: shadows {task_vars & inputs}"
+        local |= task_vars | {t["register"]} if "register" in t else task_vars
+        for module in ("ansible.builtin.set_fact", "set_fact"):
+            local |= set(t.get(module) or {})
+        local |= {(t.get("loop_control") or {}).get("loop_var", "item")}
+    named: set[str] = set()
+    for path in (ROOT / "roles" / role).rglob("*"):
+        if path.is_file() and path.suffix in (".yml", ".j2") and path.parent.name != "meta":
+            named |= set(re.findall(rf"\b{role}__[a-z0-9_]+", path.read_text()))
+    undefined = sorted(named - inputs - derived - local)
+    assert not undefined, f"{role}: named but never defined: {undefined}"
 
 
 @pytest.mark.parametrize("role", ROLE_NAMES)
