@@ -242,7 +242,18 @@ def markdown(review: Review) -> str:
             bullet = "  " * b.level + "- "
             out.append(f"{bullet}{md_text(b.text)}\n")
             if b.fenced:
-                pad = "  " * (b.level + 1)
-                out.append("\n" + "".join(pad + ln if ln.strip() else ln for ln in
-                                          md_fence(b.fenced, b.lang).splitlines(True)) + "\n")
+                out.append(_md_block(b.fenced, b.lang, "  " * (b.level + 1)))
     return "".join(out)
+
+
+#: A diff or command list longer than this is folded (<details>): the comment stays readable.
+FOLDED = 20
+
+
+def _md_block(text: str, lang: str, pad: str) -> str:
+    """A fenced block inside a list item (indented by ``pad``), folded when it is long."""
+    lines = md_fence(text, lang).splitlines(True)
+    if len(lines) - 2 > FOLDED:
+        lines = [f"<details><summary>{len(lines) - 2} lines</summary>\n", "\n", *lines,
+                 "\n", "</details>\n"]
+    return "\n" + "".join(pad + ln if ln.strip() else ln for ln in lines) + "\n"

@@ -330,6 +330,16 @@ def test_markdown_keeps_an_untrusted_name_text_and_a_diff_inside_its_block() -> 
     assert f"description link {HOSTILE}\nexit\n" in codes
 
 
+def test_a_long_diff_is_folded_and_stays_whole() -> None:
+    long = "".join(f"+line {i} ``` </details>\n" for i in range(review.FOLDED + 5))
+    plan = a_review()
+    plan.converge.hosts["okonomi-01"][0] = check.TaskChange("finance_hosting", "t", False, long)
+    html, codes, _ = rendered(review.markdown(plan))
+    assert long in codes
+    assert html.count("<details>") == 1 and f"<summary>{review.FOLDED + 5} lines</summary>" in html
+    assert html.index("<details>") < html.index("+line 0") < html.rindex("</details>")
+
+
 @pytest.mark.parametrize("text", ["```\n", "a ``` b\n", "````` \n~~~\n", "no fence\n", ""])
 def test_a_fence_is_longer_than_any_backtick_run_inside(text: str) -> None:
     _, codes, _ = rendered(review.md_fence(text, "diff"))
