@@ -95,7 +95,8 @@ def _tier(model: Inventory, m: Municipality, service: str) -> dict[str, Any]:
             "response_hours": level.response_hours}
 
 
-def _gis(model: Inventory, env: str) -> dict[str, Any]:
+def _gis(ctx: Context, host: Host) -> dict[str, Any]:
+    model, env = ctx.model, ctx.env
     return {"gis_hosting__server_name": f"gis.{domain(env)}", "gis_hosting__municipalities": [
         {"slug": m.slug, "name": m.name, "code": m.code,
          "database": db_name("gis", m.slug), "login": db_name("gis", m.slug),
@@ -106,7 +107,8 @@ def _gis(model: Inventory, env: str) -> dict[str, Any]:
         for m in topology.subscribers(model, topology.HOSTING_SERVICE["gis_hosting"])]}
 
 
-def _finance(model: Inventory, env: str, host: Host) -> dict[str, Any]:
+def _finance(ctx: Context, host: Host) -> dict[str, Any]:
+    model, env = ctx.model, ctx.env
     name = f"okonomi.{domain(env)}"
     tls = pki.server(env, model.centre.name, [name, f"{host.name}.{domain(env)}"],
                      [host.address])
@@ -121,7 +123,8 @@ def _finance(model: Inventory, env: str, host: Host) -> dict[str, Any]:
                                               topology.HOSTING_SERVICE["finance_hosting"])]}
 
 
-def _monitoring(model: Inventory, env: str, hosts: list[Host]) -> dict[str, Any]:
+def _monitoring(ctx: Context, host: Host) -> dict[str, Any]:
+    model, env = ctx.model, ctx.env
     probes: list[dict[str, Any]] = []
     for m in model.municipalities:
         for service, url, module in (("gis", wms_url(env, m.slug)
@@ -132,7 +135,7 @@ def _monitoring(model: Inventory, env: str, hosts: list[Host]) -> dict[str, Any]
                 probes.append({"municipality": m.slug, "service": service, "url": url,
                                "module": module, **_tier(model, m, service)})
     return {"monitoring__node_targets": [{"name": h.name, "address": h.address,
-                                         "port": NODE_EXPORTER_PORT} for h in hosts],
+                                         "port": NODE_EXPORTER_PORT} for h in ctx.hosts],
             "monitoring__probes": probes}
 
 
@@ -218,9 +221,9 @@ BUILDERS: dict[str, Builder] = {
     "site_client": _site_client,
     "apt_proxy": _apt_proxy,
     "dns_ntp": _dns_ntp,
-    "monitoring": lambda ctx, h: _monitoring(ctx.model, ctx.env, ctx.hosts),
-    "gis_hosting": lambda ctx, h: _gis(ctx.model, ctx.env),
-    "finance_hosting": lambda ctx, h: _finance(ctx.model, ctx.env, h),
+    "monitoring": _monitoring,
+    "gis_hosting": _gis,
+    "finance_hosting": _finance,
 }
 
 

@@ -45,3 +45,15 @@ def test_hosting_grows_with_the_subscribers_users() -> None:
     size = topology.hosting_size(SAMPLES, "gis_hosting")
     assert size.cores == min(16, max(2, -(-users // 500)))
     assert size.memory_mb == 1024 * size.cores
+
+
+def test_every_host_function_names_a_role_and_suites_that_exist() -> None:
+    from fellesdrift.plan.functions import FUNCTIONS
+
+    suites = ROOT / "fellesdrift" / "verify" / "suites"
+    for f in FUNCTIONS.values():
+        assert (ROOT / "roles" / f.role / "meta" / "argument_specs.yml").exists(), f.name
+        assert f.suites and all((suites / f"{s}.py").exists() for s in f.suites), f.name
+    # Exactly one host reaches the mirrors; the routers are the ones the network phase configures.
+    assert [f.name for f in FUNCTIONS.values() if f.egress] == ["apt_proxy"]
+    assert {f.name for f in FUNCTIONS.values() if f.router} == {"core_router", "site_router"}
