@@ -313,3 +313,19 @@ def test_golden(rendered: dict[str, dict[str, Any]]) -> None:
     assert text == GOLDEN.read_text(encoding="utf-8"), (
         "the role variables differ from their golden file; if intended, regenerate with "
         "FELLESDRIFT_UPDATE_GOLDEN=1")
+
+
+def test_every_hosts_roles_accept_what_it_is_given(rendered: dict[str, dict[str, Any]]) -> None:
+    """Each role's argument specs, as Ansible checks them before the role runs, accept each
+    host's rendered inputs over the role's defaults: types, required inputs, choices."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    for h in HOSTS:
+        given = rendered[h.name]
+        for role in ("common", "node_exporter", given["fellesdrift_role"]):
+            spec = _yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")
+            options = spec["argument_specs"]["main"]["options"]
+            defaults = _yaml(ROOT / "roles" / role / "defaults" / "main.yml") or {}
+            inputs = {k: v for k, v in (defaults | given).items() if k in options}
+            result = ArgumentSpecValidator(options).validate(inputs)
+            assert not result.error_messages, (h.name, role, result.error_messages)
