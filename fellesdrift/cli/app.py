@@ -31,7 +31,7 @@ from fellesdrift.cli.common import (
 )
 from fellesdrift.cli.common import open_model as _open
 from fellesdrift.cli.common import stack_lines as _stack_lines
-from fellesdrift.cli.display import ConvergeView
+from fellesdrift.cli.display import view
 from fellesdrift.converge import run as converge
 from fellesdrift.errors import FellesdriftError
 from fellesdrift.inventory import load as inventory
@@ -318,11 +318,11 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
                                     destroy_municipality or []))
     applying = changes.start(model, env, selection, list(environ.inventory), plan, emergency)
     say = console.print
-    with ConvergeView(console) as view:
+    with view(console) as progress:
         outcome = pipeline.up(
             model, selection, environ,
             say=lambda line: say(f"  {line}", soft_wrap=True),
-            progress=view.update, workers=workers, done=applying.done)
+            progress=progress, workers=workers, done=applying.done)
     _stack_lines(outcome.stacks)
     if outcome.converge is not None:
         _print_converge(outcome.converge, outcome.idempotence)
@@ -406,12 +406,12 @@ def converge_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = 
     _, model = _open(env, paths)
     waivers = converge.load_waivers()
     hosts_, inventory_file = _provisioned(model, env)
-    with ConvergeView(console) as view:
-        first = converge.run(env, inventory_file, len(hosts_), progress=view.update, limit=limit)
+    with view(console, "converge") as progress:
+        first = converge.run(env, inventory_file, len(hosts_), progress=progress, limit=limit)
     second = None
     if check_idempotence and first.ok:
-        with ConvergeView(console, "converge again (idempotence)") as view:
-            second = converge.run(env, inventory_file, len(hosts_), progress=view.update,
+        with view(console, "converge again (idempotence)") as progress:
+            second = converge.run(env, inventory_file, len(hosts_), progress=progress,
                                   limit=limit)
     names = [h.name for h in hosts_ if limit is None or h.name in _limit_names(limit, hosts_)]
     idempotence = pipeline.record_converge(env, names, first, second, waivers)
@@ -443,8 +443,8 @@ def verify_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = No
     _, model = _open(env, paths)
     hosts_, inventory_file = _provisioned(model, env)
     chosen = [h for h in hosts_ if limit is None or h.name in _limit_names(limit, hosts_)]
-    with console.status(f"verifying {len(chosen)} hosts …"):
-        verdicts = verify.run(env, inventory_file, chosen, workers=workers)
+    with view(console, f"verifying {len(chosen)} hosts") as progress:
+        verdicts = verify.run(env, inventory_file, chosen, workers=workers, progress=progress)
     pipeline.record_verify(env, verdicts)
     ok = all(v.ok for v in verdicts.values())
     if as_json:
@@ -549,11 +549,10 @@ def network(paths: PathsArg = None, env: EnvOpt = "lab",
     if not push.routers(hosts):
         console.print(f"error: lab {env} has no routers (run `fellesdrift up` first)")
         raise typer.Exit(2)
-    with console.status("network …") as status:
+    with view(console) as progress:
         results = push.run(model, env, hosts, dry_run=dry_run, municipalities=municipality,
-                           workers=workers,
-                           progress=lambda d, what: status.update(f"network {d}: {what}"))
-    pipeline.record_network(env, results, dry_run=dry_run)
+                           workers=workers, progress=progress)
+    pipeline.record_network(env, results)
     failed = [r for r in results if r.status == "failed"]
     if as_json:
         out.print_json(data={"ok": not failed, "dry_run": dry_run,

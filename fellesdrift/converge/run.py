@@ -26,6 +26,8 @@ import yaml
 from fellesdrift.access import credentials
 from fellesdrift.errors import FellesdriftError
 from fellesdrift.paths import PLAYBOOKS, ROOT, lab_dir
+from fellesdrift.progress import START, Progress, silent
+from fellesdrift.results import Result
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,7 @@ class ConvergeResult:
         return sum(r.changed for r in self.recap.values())
 
 
-Progress = Callable[[str, str, str], Any]
-"""progress(host, task, state): state is "start" or a task's outcome (ok, changed, failed,
-skipped, unreachable)."""
-
+PHASE = "converge"
 def diff_text(diff: object) -> str:
     """A module's ``diff`` result as text, the way Ansible's own callbacks show it without
     colour: each before/after pair as a unified diff (mappings as sorted JSON), each
@@ -130,7 +129,7 @@ _OUTCOMES = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skip
 class _Events:
     """Collects what a run did, from its events."""
 
-    def __init__(self, progress: Progress | None) -> None:
+    def __init__(self, progress: Progress = silent) -> None:
         self.progress = progress
         self.handlers: set[str] = set()
         self.changed: list[ChangedTask] = []
@@ -143,8 +142,8 @@ class _Events:
         host, task = data.get("host", ""), data.get("task", "")
         if kind == "playbook_on_handler_task_start":
             self.handlers.add(data.get("task_uuid", ""))
-        elif kind == "runner_on_start" and self.progress:
-            self.progress(host, task, "start")
+        elif kind == "runner_on_start":
+            self.progress(PHASE, host, START, task)
         elif kind in _OUTCOMES:
             state = _OUTCOMES[kind]
             res = data.get("res") or {}
@@ -156,8 +155,7 @@ class _Events:
             elif state in ("failed", "unreachable") and not data.get("ignore_errors"):
                 msg = res.get("msg", "")
                 self.failures.append(f"{host}: {task}: {msg}".strip())
-            if self.progress:
-                self.progress(host, task, state)
+            self.progress(PHASE, host, state, task)
         elif kind == "playbook_on_stats":
             for name in set().union(*(data.get(k) or {} for k in
                                       ("ok", "changed", "failures", "dark", "skipped"))):
@@ -224,7 +222,7 @@ def _cancelled_by_signal() -> Iterator[Callable[[], bool]]:
 
 
 def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
-        progress: Progress | None = None, limit: str | None = None,
+        progress: Progress = silent, limit: str | None = None,
         settings: dict[str, str] | None = None, forks: int | None = None,
         check: bool = False) -> ConvergeResult:
     """Run one playbook against the inventory of ``hosts`` hosts (forks sized to them), or
@@ -362,3 +360,53 @@ def judge(second: ConvergeResult, waivers: list[Waiver]) -> Idempotence:
     if not second.ok and not failures:
         failures.append(f"the second run ended {second.status} (rc {second.rc})")
     return Idempotence(changed, waived, failures)
+
+
+@dataclass
+class HostConverge(Result):
+    """Whether one host converged: a run and the run right after it both reached it without a
+    failure, and the second changed nothing that no waiver covers."""
+
+    first: HostRecap | None = None
+    second: HostRecap | None = None
+    #: The second run's changed tasks on this host that no waiver covers (None: every change
+    #: of the second run counts).
+    unwaived: int | None = None
+
+    @property
+    def error(self) -> str:
+        if self.first is None:
+            return "missing from the first run"
+        bad = [f"{n} run: {r.failed} failed, {r.unreachable} unreachable"
+               for n, r in (("first", self.first), ("second", self.second))
+               if r is not None and (r.failed or r.unreachable)]
+        if bad:
+            return "; ".join(bad)
+        if self.second is None:
+            return "missing from the second run"
+        again = self.second.changed if self.unwaived is None else self.unwaived
+        return f"not idempotent: the second run changed {again}" if again else ""
+
+    @property
+    def changed(self) -> int:
+        return self.first.changed if self.first is not None else 0
+
+    @property
+    def detail(self) -> str:
+        return self.error or f"changed {self.changed}, then 0"
+
+
+def per_host(names: list[str], first: ConvergeResult, second: ConvergeResult | None = None,
+             idempotence: Idempotence | None = None) -> list[HostConverge]:
+    """Each host's converge over ``first`` and the ``second`` run right after it (without one,
+    no host can have converged: one run cannot show idempotence); ``idempotence``, the second
+    run's judgement, decides which of its changes count."""
+    unwaived: dict[str, int] | None = None
+    if idempotence is not None:
+        unwaived = {name: 0 for name in names}
+        for task in idempotence.changed:
+            unwaived[task.host] = unwaived.get(task.host, 0) + 1
+    return [HostConverge(name, first.recap.get(name),
+                         second.recap.get(name) if second is not None else None,
+                         None if unwaived is None else unwaived.get(name, 0))
+            for name in names]

@@ -7,6 +7,7 @@ from fellesdrift.lab.hosts import can_start_host
 from fellesdrift.lab.image import golden_image
 from fellesdrift.lab.podman import PODMAN_CONF, configure_podman
 from fellesdrift.lab.runner import LabError
+from fellesdrift.progress import lines
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -20,7 +21,7 @@ def _main(argv: list[str] | None = None) -> int:
             print(f"{PODMAN_CONF} is current")
         elif args == ["build-image"]:
             configure_podman()
-            print(golden_image(progress=print))
+            print(golden_image(progress=lines(print)))
         elif args == ["doctor"]:
             ok, msg = can_start_host()
             print(msg)

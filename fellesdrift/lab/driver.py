@@ -7,6 +7,7 @@ from fellesdrift.access import keys
 from fellesdrift.environment import Environment
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.lab import hosts, image, podman, routes, teardown
+from fellesdrift.progress import lines
 from fellesdrift.provision.drivers import Say
 
 
@@ -18,7 +19,7 @@ class LabDriver:
         """Podman configured, the golden image (built when ``build``), the lab's key; while
         the lab exists its aggregates are routed unreachable on this machine."""
         podman.configure_podman()
-        ref = image.golden_image(progress=say) if build else image.golden_image_ref()
+        ref = image.golden_image(progress=lines(say)) if build else image.golden_image_ref()
         _, public_key = keys.lab_keypair(env.name)
         if build:
             routes.add_unreachable_routes(list(model.centre.address_plan.aggregates),

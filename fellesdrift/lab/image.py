@@ -13,6 +13,7 @@ from fellesdrift.files import locked as _locked
 from fellesdrift.lab.podman import configure_podman
 from fellesdrift.lab.runner import _LOCK_NAME, LabError, _podman
 from fellesdrift.paths import CACHE_DIR, ROOT
+from fellesdrift.progress import RUNNING, Progress, silent
 
 #: Repository of the golden image; the tag is the recipe hash.
 IMAGE_REPO = "localhost/fellesdrift-golden"
@@ -49,15 +50,19 @@ def _image_exists(ref: str) -> bool:
     return _podman("image", "exists", ref, what="podman image exists", check=False).returncode == 0
 
 
-def golden_image(progress: Callable[[str], None] | None = None) -> str:
+def golden_image(progress: Progress = silent) -> str:
     """Return the golden image ref, building and importing it only if that tag is missing.
 
     The root filesystem tarball is cached under CACHE_DIR by the same hash, so after
-    ``podman rmi`` the image comes back with one ``podman import``.
+    ``podman rmi`` the image comes back with one ``podman import``. ``progress`` hears each
+    step of a build (phase ``image``, the image as the item).
     """
-    say = progress or (lambda _line: None)
     digest = recipe_hash()
     ref = f"{IMAGE_REPO}:{digest}"
+
+    def say(step: str) -> None:
+        progress("image", ref, RUNNING, step)
+
     if _image_exists(ref):
         return ref
     configure_podman()
@@ -88,7 +93,7 @@ def golden_image(progress: Callable[[str], None] | None = None) -> str:
             ref,
             what=f"podman import of {tarball}",
         )
-    say(f"golden image {ref} ready")
+    progress("image", ref, "ok", f"golden image {ref} ready")
     return ref
 
 

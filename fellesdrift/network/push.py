@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,33 +22,64 @@ from typing import Any, Literal
 
 from fellesdrift.access import keys
 from fellesdrift.converge import hostvars
+from fellesdrift.fanout import fan_out
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.network import config, frr, intended
 from fellesdrift.paths import ROOT
 from fellesdrift.plan import functions
+from fellesdrift.progress import RUNNING, Progress, silent
 from fellesdrift.provision.hosts import Host
+from fellesdrift.results import Result
 
 Status = Literal["unchanged", "changed", "failed", "would-change"]
 ROUTER_FUNCTIONS = functions.ROUTERS
 BACKUPS = ROOT / "backups"
-#: progress(device, what is happening now)
-Progress = Callable[[str, str], None]
+PHASE = "network"
 #: before_each(device, index, command): a hook run before each configuration command is sent.
 Hook = Callable[[str, int, str], None]
 
 
+#: The statuses after which the running configuration is the intended one (a push's
+#: "changed" was read back and compared; a dry run's "would-change" was not pushed).
+IN_SYNC: tuple[Status, ...] = ("unchanged", "changed")
+
+
 @dataclass
-class DeviceResult:
-    device: str
-    status: Status
+class DeviceResult(Result):
+    """A router's result (``name``: its host name). Ok when its running configuration is
+    the intended one afterwards."""
+
+    status: Status = "failed"
     diff: str = ""
     error: str = ""
     backup: str = ""
     rolled_back: bool = False
     seconds: float = 0.0
 
+    @property
+    def device(self) -> str:
+        return self.name
+
+    @property
+    def ok(self) -> bool:
+        return self.status in IN_SYNC
+
+    @property
+    def changed(self) -> int:
+        return int(self.status in ("changed", "would-change"))
+
+    @property
+    def detail(self) -> str:
+        return self.error or ("running = intended" if self.ok else
+                              "running differs from intended")
+
+    @property
+    def state(self) -> str:
+        return self.status
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        fields = asdict(self)
+        return {"device": fields.pop("name"), **fields}
 
 
 @dataclass(frozen=True)
@@ -93,21 +123,25 @@ def _apply(conn: frr.FrrVtysh, running: str, wanted: str, device: str,
 
 
 def configure(target: Target, want: Callable[[dict[str, str]], str], env: str, *,
-              dry_run: bool = False, progress: Progress | None = None, hook: Hook | None = None,
+              dry_run: bool = False, progress: Progress = silent, hook: Hook | None = None,
               connect: Callable[[Target], frr.FrrVtysh] | None = None,
               backups: Path = BACKUPS) -> DeviceResult:
     """Configure one device. ``want(interfaces)`` renders its intended configuration from the
-    interface names the device reports (address → name)."""
+    interface names the device reports (address → name). ``progress`` hears its steps
+    (:func:`run` reports the start and the end of each device)."""
     started = time.perf_counter()
     name = target.host.name
-    say = progress or (lambda _d, _w: None)
+
+    def say(step: str) -> None:
+        progress(PHASE, name, RUNNING, step)
+
     login = connect or (lambda t: frr.connect(t.host.address, t.username, t.key_file,
                                               t.known_hosts))
-    result = DeviceResult(name, "failed")
+    result = DeviceResult(name)
     conn: frr.FrrVtysh | None = None
     running = ""
     try:
-        say(name, "connecting")
+        say("connecting")
         conn = login(target)
         running = conn.running_config()
         if not dry_run:  # a dry run writes nothing, not even an archive
@@ -119,20 +153,19 @@ def configure(target: Target, want: Callable[[dict[str, str]], str], env: str, *
         elif dry_run:
             result.status = "would-change"
         else:
-            say(name, "pushing")
+            say("pushing")
             _apply(conn, running, wanted, name, hook)
             result.status = "changed"
     except Exception as e:  # noqa: BLE001 - any failure: restore, report, go on with others
         result.error = f"{type(e).__name__}: {e}".strip()
         if result.backup and not dry_run:
-            say(name, "restoring the archived configuration")
+            say("restoring the archived configuration")
             conn = _restore(target, login, conn, running, result)
     finally:
         if conn is not None:
             with contextlib.suppress(Exception):  # the session may be gone already
                 conn.disconnect()
     result.seconds = round(time.perf_counter() - started, 2)
-    say(name, result.status)
     return result
 
 
@@ -158,7 +191,7 @@ def _restore(target: Target, login: Callable[[Target], frr.FrrVtysh],
 
 def run(model: Inventory, env: str, hosts: Sequence[Host], *, dry_run: bool = False,
         municipalities: Sequence[str] | None = None, workers: int = 4,
-        progress: Progress | None = None, hook: Hook | None = None,
+        progress: Progress = silent, hook: Hook | None = None,
         backups: Path = BACKUPS) -> list[DeviceResult]:
     """Configure every router of the lab (in parallel, ``workers`` at a time). Devices are all
     FRR in the lab, whatever the inventory says the real device is."""
@@ -167,7 +200,7 @@ def run(model: Inventory, env: str, hosts: Sequence[Host], *, dry_run: bool = Fa
     devices = set(intended.devices(model))
     chosen = routers(hosts, municipalities)
     unknown = [h.name for h in chosen if h.name not in devices]
-    results = [DeviceResult(n, "failed", error="no such router in the model") for n in unknown]
+    results = [DeviceResult(n, error="no such router in the model") for n in unknown]
     targets = [Target(h, str(key), known) for h in chosen if h.name in devices]
 
     def one(t: Target) -> DeviceResult:
@@ -177,6 +210,9 @@ def run(model: Inventory, env: str, hosts: Sequence[Host], *, dry_run: bool = Fa
         return configure(t, want, env, dry_run=dry_run, progress=progress, hook=hook,
                          backups=backups)
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results += list(pool.map(one, targets))
+    def failed(t: Target, e: Exception) -> DeviceResult:
+        return DeviceResult(t.host.name, error=f"{type(e).__name__}: {e}".strip())
+
+    results += fan_out(one, targets, phase=PHASE, name=lambda t: t.host.name, failed=failed,
+                       workers=workers, progress=progress)
     return sorted(results, key=lambda r: (r.device != intended.CORE, r.device))

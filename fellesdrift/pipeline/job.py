@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from fellesdrift.network import push
 from fellesdrift.paths import ROOT
 from fellesdrift.pipeline import doctor
 from fellesdrift.plan import affected, topology
+from fellesdrift.progress import Progress, silent
 from fellesdrift.provision import drivers, hosts
 from fellesdrift.provision import stacks as provision
 from fellesdrift.report import report, status
@@ -168,8 +168,8 @@ def stack_settings(env: Environment, model: Inventory, say: Say, build: bool = T
 
 def provision_all(selection: Selection, folder: Path, settings: provision.StackSettings,
                   say: Say, workers: int, preview: bool = False,
-                  act: Callable[..., provision.StackResult] | None = None
-                  ) -> list[provision.StackResult]:
+                  act: Callable[..., provision.StackResult] | None = None,
+                  progress: Progress = silent) -> list[provision.StackResult]:
     """Apply (or preview, or ``act``) the core first, then the municipalities concurrently."""
     act = act or (provision.preview if preview else provision.up)
     preview = preview or act is not provision.up
@@ -180,10 +180,10 @@ def provision_all(selection: Selection, folder: Path, settings: provision.StackS
 
     results = []
     if provision.CORE in selection.targets:
-        results += provision.many(one, [provision.CORE], settings.env)
+        results += provision.many(one, [provision.CORE], settings.env, progress=progress)
         if results[0].error and not preview:
             return results
-    results += provision.many(one, selection.municipalities, settings.env, workers)
+    results += provision.many(one, selection.municipalities, settings.env, workers, progress)
     if not preview:
         for r in results:
             if not r.error:
@@ -237,7 +237,7 @@ class Outcome:
             return "idempotence"
         if not all(r.status == "unchanged" for r in self.in_sync):
             return "network in sync"
-        if not all(self.verdicts.get(h.name, verify.HostVerdict()).ok for h in self.hosts):
+        if not all(h.name in self.verdicts and self.verdicts[h.name].ok for h in self.hosts):
             return "verify"
         if not all(_isolated(v) for v in self.columns.values()):
             return "verify (tenancy columns)"
@@ -252,7 +252,7 @@ class Outcome:
         conv = self.converge
         for h in self.hosts:
             recap = conv.recap.get(h.name, converge.HostRecap()) if conv else converge.HostRecap()
-            verdict = self.verdicts.get(h.name, verify.HostVerdict())
+            verdict = self.verdicts.get(h.name, verify.HostVerdict(h.name))
             rows.append({
                 "host": h.name, "address": h.address, "groups": list(h.groups),
                 "converge": {"ok": recap.ok, "changed": recap.changed, "failed": recap.failed,
@@ -314,33 +314,25 @@ def record_converge(env: str, names: list[str], first: converge.ConvergeResult,
     whose second run did not happen) every other host as not converged either: a first run
     alone cannot show idempotence. Returns the second run's judgement."""
     if second is None:
-        found = {h: status.PhaseResult(False, f"first run: {r.failed} failed, {r.unreachable} "
-                                       "unreachable")
-                 for h, r in first.recap.items() if h in names and (r.failed or r.unreachable)}
-        if every:
-            found = status.from_converge(first.recap, {}, names) | found
+        found = [r for r in converge.per_host(names, first) if every or (
+            r.first is not None and (r.first.failed or r.first.unreachable))]
         if found:
-            status.record(env, "converge", found)
+            status.record(env, "converge", status.from_results(found))
         return None
     idempotence = converge.judge(second, waivers)
-    unwaived = Counter(t.host for t in idempotence.changed)
-    status.record(env, "converge",
-                  status.from_converge(first.recap, second.recap, names, unwaived))
+    status.record(env, "converge", status.from_results(
+        converge.per_host(names, first, second, idempotence)))
     return idempotence
 
 
-def record_network(env: str, results: list[push.DeviceResult], dry_run: bool = True) -> None:
+def record_network(env: str, results: list[push.DeviceResult]) -> None:
     """Record whether each router's running configuration is the intended one: after a dry run
     it is when nothing differs; after a push, when it was pushed (read back) or unchanged."""
-    good = ("unchanged",) if dry_run else ("unchanged", "changed")
-    status.record(env, "network", {
-        r.device: status.PhaseResult(r.status in good, r.error or (
-            "running = intended" if r.status in good else "running differs from intended"))
-        for r in results})
+    status.record(env, "network", status.from_results(results))
 
 
 def record_verify(env: str, verdicts: dict[str, verify.HostVerdict]) -> None:
-    status.record(env, "verify", status.from_verdicts(verdicts))
+    status.record(env, "verify", status.from_results(verdicts.values()))
 
 
 #: Called once when `up` ends: with its outcome, or with the exception that ended it.
@@ -348,7 +340,7 @@ Done = Callable[[Outcome | None, BaseException | None], Any]
 
 
 def up(model: Inventory, selection: Selection, environ: Environment, say: Say,
-       progress: converge.Progress, workers: int = 3, done: Done | None = None) -> Outcome:
+       progress: Progress = silent, workers: int = 3, done: Done | None = None) -> Outcome:
     """:func:`apply`, then ``done`` (the audit log's hook: :mod:`fellesdrift.change.audit`)."""
     try:
         outcome = apply(model, selection, environ, say, progress, workers)
@@ -362,7 +354,7 @@ def up(model: Inventory, selection: Selection, environ: Environment, say: Say,
 
 
 def apply(model: Inventory, selection: Selection, environ: Environment, say: Say,
-          progress: converge.Progress, workers: int = 3) -> Outcome:
+          progress: Progress = silent, workers: int = 3) -> Outcome:
     """Provision, converge, network, converge again (idempotence), verify; each phase's result
     goes into the lab's status record, and the report is written at the end.
 
@@ -377,8 +369,9 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
     environment.remember(environ)  # the later commands on this environment read its inventory
     waivers = converge.load_waivers()
     settings = stack_settings(environ, model, say)
-    outcome = Outcome(provision_all(selection, folder, settings, say, workers))
-    status.record(env, "provision", status.from_stacks(outcome.stacks, applied=True))
+    outcome = Outcome(provision_all(selection, folder, settings, say, workers,
+                                    progress=progress))
+    status.record(env, "provision", status.from_results(outcome.stacks))
     if any(r.error for r in outcome.stacks):
         outcome.seconds = time.monotonic() - started
         return outcome
@@ -403,13 +396,14 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
     first = outcome.converge = converge_run()
     if first.ok:
         say("configuring the network (netmiko) …")
-        outcome.network = push.run(model, env, outcome.hosts, workers=8)
+        outcome.network = push.run(model, env, outcome.hosts, workers=8, progress=progress)
         say("converging again: a second run must change nothing …")
         second = converge_run()
         outcome.idempotence = record_converge(env, names, first, second, waivers)
         # In sync: after everything, each router's running configuration still equals the
         # intended one (a dry run: reads, diffs, touches nothing).
-        outcome.in_sync = push.run(model, env, outcome.hosts, workers=8, dry_run=True)
+        outcome.in_sync = push.run(model, env, outcome.hosts, workers=8, dry_run=True,
+                                   progress=progress)
         record_network(env, outcome.in_sync)
     else:
         record_converge(env, names, first, None, waivers, every=True)
@@ -419,9 +413,9 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
         say(f"verifying that {len(neighbours)} site client(s) of the other municipalities do "
             "not reach the selected ones …")
         outcome.columns = verify.run(env, inventory, neighbours, suites=[
-            verify.SUITES / f"test_site_client.py::{ISOLATION_CHECK}"])
+            verify.SUITES / f"test_site_client.py::{ISOLATION_CHECK}"], progress=progress)
     say("verifying …")
-    outcome.verdicts = verify.run(env, inventory, outcome.hosts)
+    outcome.verdicts = verify.run(env, inventory, outcome.hosts, progress=progress)
     record_verify(env, outcome.verdicts)
     outcome.report = report.write(model, env, report.default_folder(env), every)
     outcome.seconds = time.monotonic() - started

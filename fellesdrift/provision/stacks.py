@@ -10,7 +10,6 @@ import os
 import re
 import socket
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,11 @@ from typing import Any
 from pulumi import automation as auto
 
 from fellesdrift.errors import FellesdriftError
+from fellesdrift.fanout import fan_out
 from fellesdrift.paths import ROOT
+from fellesdrift.progress import Progress, silent
 from fellesdrift.provision import backend, engine
+from fellesdrift.results import Result
 
 CORE = "core"
 Output = Callable[[str], Any] | None
@@ -38,17 +40,37 @@ class StackSettings:
 
 
 @dataclass
-class StackResult:
-    stack: str
-    changes: dict[str, int]
+class StackResult(Result):
+    """A stack's result (``name``: ``<env>.<target>``): what an up applied, or what a preview
+    or a refresh found pending. Ok when nothing failed and nothing is left pending."""
+
+    changes: dict[str, int] = field(default_factory=dict)
     hosts: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     #: What a preview under mocks declared: (type, name) of every resource.
     declared: list[tuple[str, str]] = field(default_factory=list)
+    #: An up applied the changes (else they are pending: a preview's, a refresh's).
+    applied: bool = False
+
+    @property
+    def stack(self) -> str:
+        return self.name
 
     @property
     def changed(self) -> int:
         return sum(n for op, n in self.changes.items() if op != "same")
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and (self.applied or not self.changed)
+
+    @property
+    def detail(self) -> str:
+        if self.error:
+            return self.error
+        if self.applied:
+            return f"applied {self.changed} change(s)"
+        return f"{self.changed} pending change(s)" if self.changed else "no pending changes"
 
 
 class ProvisionError(FellesdriftError, RuntimeError):
@@ -137,7 +159,8 @@ def up(target: str, inventory: Path, settings: StackSettings, on_output: Output 
     result = stack.up(on_output=on_output, color="never", suppress_progress=True, refresh=True)
     changes = {str(op): n for op, n in (result.summary.resource_changes or {}).items()}
     hosts = result.outputs.get("hosts")
-    return StackResult(stack.name, changes, list(hosts.value) if hosts is not None else [])
+    return StackResult(stack.name, changes, list(hosts.value) if hosts is not None else [],
+                       applied=True)
 
 
 def preview(target: str, inventory: Path, settings: StackSettings,
@@ -174,18 +197,15 @@ def drift(target: str, inventory: Path, settings: StackSettings,
 
 
 def many(fn: Callable[[str], StackResult], targets: Sequence[str], env: str,
-         workers: int = 3) -> list[StackResult]:
-    """Run ``fn`` on each target, at most ``workers`` at once; a failure is reported, not
-    raised, so one stack does not stop the others."""
-    def guarded(target: str) -> StackResult:
-        try:
-            return fn(target)
-        except (auto.CommandError, auto.errors.StackNotFoundError) as e:
-            return StackResult(stack_name(env, target), {}, error=explain(
-                stack_name(env, target), e))
+         workers: int = 3, progress: Progress = silent) -> list[StackResult]:
+    """Run ``fn`` on each target, at most ``workers`` at once; the engine's failure is
+    reported, not raised, so one stack does not stop the others."""
+    def failed(target: str, e: Exception) -> StackResult:
+        return StackResult(stack_name(env, target), error=explain(stack_name(env, target), e))
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(guarded, targets))
+    return fan_out(fn, targets, phase="provision", name=lambda t: stack_name(env, t),
+                   failed=failed, workers=workers, progress=progress,
+                   catch=(auto.CommandError, auto.errors.StackNotFoundError))
 
 
 def destroy(env: str, target: str, on_output: Output = None) -> None:

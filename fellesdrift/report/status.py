@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, get_args
 
 from fellesdrift import files
 from fellesdrift.errors import FellesdriftError
@@ -32,6 +32,7 @@ from fellesdrift.inventory.model import Inventory
 from fellesdrift.paths import lab_dir
 from fellesdrift.plan import naming
 from fellesdrift.provision.hosts import Host
+from fellesdrift.results import Result
 
 Phase = Literal["provision", "converge", "network", "verify"]
 PHASES: tuple[Phase, ...] = get_args(Phase)
@@ -239,83 +240,7 @@ def summary(env: str, rows: list[SiteStatus]) -> dict[str, Any]:
 # --- From the pipeline's results ---------------------------------------------------------------
 
 
-class StackOutcome(Protocol):
-    @property
-    def stack(self) -> str: ...
-    @property
-    def error(self) -> str: ...
-    @property
-    def changed(self) -> int: ...
-
-
-class Recap(Protocol):
-    @property
-    def changed(self) -> int: ...
-    @property
-    def failed(self) -> int: ...
-    @property
-    def unreachable(self) -> int: ...
-
-
-class Verdict(Protocol):
-    @property
-    def passed(self) -> int: ...
-    @property
-    def failed(self) -> int: ...
-    @property
-    def skipped(self) -> int: ...
-    @property
-    def failures(self) -> list[str]: ...
-    @property
-    def ok(self) -> bool: ...
-
-
-def from_stacks(results: Iterable[StackOutcome], applied: bool) -> dict[str, PhaseResult]:
-    """Provision results: after an up (``applied``) a stack without error has nothing pending;
-    after a plan, one with changes has."""
-    found = {}
-    for r in results:
-        if r.error:
-            found[r.stack] = PhaseResult(False, r.error)
-        elif applied or not r.changed:
-            found[r.stack] = PhaseResult(True, f"applied {r.changed} change(s)" if applied
-                                         else "no pending changes")
-        else:
-            found[r.stack] = PhaseResult(False, f"{r.changed} pending change(s)")
-    return found
-
-
-def from_converge(first: Mapping[str, Recap], second: Mapping[str, Recap],
-                  hosts: Iterable[str], unwaived: Mapping[str, int] | None = None
-                  ) -> dict[str, PhaseResult]:
-    """Converge results from the recaps of two runs: ok when both reached the host without a
-    failure and the second changed nothing. ``unwaived``: per host, the second run's changed
-    tasks that no waiver covers (default: every change counts)."""
-    found = {}
-    for host in hosts:
-        one, two = first.get(host), second.get(host)
-        if one is None or two is None:
-            found[host] = PhaseResult(False, "missing from the "
-                                      + ("first" if one is None else "second") + " run")
-            continue
-        bad = [f"{n} run: {r.failed} failed, {r.unreachable} unreachable"
-               for n, r in (("first", one), ("second", two)) if r.failed or r.unreachable]
-        if bad:
-            found[host] = PhaseResult(False, "; ".join(bad))
-        elif (changed := two.changed if unwaived is None else unwaived.get(host, 0)):
-            found[host] = PhaseResult(False, f"not idempotent: the second run changed "
-                                      f"{changed}")
-        else:
-            found[host] = PhaseResult(True, f"changed {one.changed}, then 0")
-    return found
-
-
-def from_verdicts(verdicts: Mapping[str, Verdict]) -> dict[str, PhaseResult]:
-    """Verify results from testinfra verdicts per host."""
-    found = {}
-    for host, v in verdicts.items():
-        detail = f"{v.passed} passed, {v.failed} failed, {v.skipped} skipped"
-        if v.failures:
-            detail += f"; {v.failures[0]}"
-        found[host] = PhaseResult(v.ok, detail)
-    return found
+def from_results(results: Iterable[Result]) -> dict[str, PhaseResult]:
+    """What to record of a phase's results: each item's ok and detail, keyed by its name
+    (:mod:`fellesdrift.results`: a stack, a host or a router)."""
+    return {r.name: PhaseResult(r.ok, r.detail) for r in results}

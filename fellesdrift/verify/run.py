@@ -22,7 +22,9 @@ from typing import Any
 
 from fellesdrift.paths import ROOT, lab_dir
 from fellesdrift.plan.functions import FUNCTIONS, function_of
+from fellesdrift.progress import START, Progress, silent
 from fellesdrift.provision.hosts import Host
+from fellesdrift.results import Result
 
 #: The product's testinfra suites (one per role, plus the site, link and tenancy checks).
 SUITES = Path(__file__).resolve().parent / "suites"
@@ -32,6 +34,7 @@ DEFAULT_WORKERS = 12
 #: The suites (module names in suites/) that check what a host's function promises; one of
 #: them must pass a check on the host for it to be verified.
 ROLE_SUITES: dict[str, tuple[str, ...]] = {f.name: f.suites for f in FUNCTIONS.values()}
+PHASE = "verify"
 
 
 @dataclass
@@ -52,7 +55,10 @@ class Case:
 
 
 @dataclass
-class HostVerdict:
+class HostVerdict(Result):
+    """A host's verdict (``name``: the host): ok when nothing failed and the suite of its
+    function passed a check on it."""
+
     function: str = ""
     passed: int = 0
     failed: int = 0
@@ -69,6 +75,17 @@ class HostVerdict:
     @property
     def ok(self) -> bool:
         return self.failed == 0 and self.role_checked
+
+    @property
+    def error(self) -> str:
+        if self.ok:
+            return ""
+        return self.failures[0] if self.failures else "no check of its role passed"
+
+    @property
+    def detail(self) -> str:
+        counts = f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
+        return f"{counts}; {self.failures[0]}" if self.failures else counts
 
     def add(self, case: Case) -> None:
         self.cases.append(case)
@@ -129,7 +146,7 @@ def _unchecked(v: HostVerdict) -> str:
 def verdicts(report: Path, hosts: list[Host]) -> dict[str, HostVerdict]:
     """Per-host verdicts from a JUnit report. A host with no case at all failed; so did a host on
     which the suite of its function passed no check (its failures say why)."""
-    found = {h.name: HostVerdict(function_of(h)) for h in hosts}
+    found = {h.name: HostVerdict(h.name, function_of(h)) for h in hosts}
     if report.exists():
         for element in ET.parse(report).getroot().iter("testcase"):
             name, case = _case(element)
@@ -170,9 +187,11 @@ def _close_connections(control_dir: Path, hosts: list[Host]) -> None:
 
 
 def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None = None,
-        workers: int = DEFAULT_WORKERS) -> dict[str, HostVerdict]:
+        workers: int = DEFAULT_WORKERS, progress: Progress = silent
+        ) -> dict[str, HostVerdict]:
     """Run the suites against these hosts of the inventory; returns the verdict per host.
-    The JUnit report is .lab/<env>/verify/junit.xml."""
+    The JUnit report is .lab/<env>/verify/junit.xml. The hosts are checked in one pytest run:
+    ``progress`` hears every host start, and each host's verdict when the run is over."""
     report = lab_dir(env) / "verify" / "junit.xml"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
@@ -193,6 +212,8 @@ def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None 
                "PYTHONPYCACHEPREFIX": str(report.parent / "pycache")}
     environ.pop("PYTHONDONTWRITEBYTECODE", None)
     control_dir = ssh_control_dir()
+    for h in hosts:
+        progress(PHASE, h.name, START, f"pytest-xdist, {max(1, workers)} workers")
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
                               env=environ)
@@ -200,4 +221,7 @@ def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None 
         if control_dir:
             _close_connections(control_dir, hosts)
     (report.parent / "pytest.log").write_text(proc.stdout + proc.stderr)
-    return verdicts(report, hosts)
+    found = verdicts(report, hosts)
+    for name, verdict in found.items():
+        progress(PHASE, name, verdict.state, verdict.detail)
+    return found

@@ -5,7 +5,8 @@ fellesdrift/ and stacks/, imports inside functions and TYPE_CHECKING blocks incl
   import nothing from later phases, the pipeline and the CLI may import everything.
 - Only the lab driver imports the lab (stacks/drivers/lab.py; on the platform's side the lab
   is reached through fellesdrift.lab.driver, which the driver registry imports by name).
-- The shared base modules (paths, syntax, errors, files, environment) import no phase.
+- The shared base modules (paths, syntax, errors, files, environment, and the one result
+  family, progress interface and thread fan-out: results, progress, fanout) import no phase.
 
 The checker is shown to fail on a synthetic package that breaks each rule.
 """
@@ -29,6 +30,8 @@ ALLOWED = {("inventory.rules", "plan.naming"), ("inventory.rules", "plan.topolog
            ("report.report", "change.audit")}
 #: The only modules outside the lab package that may import it.
 LAB_DRIVER = {"stacks.drivers.lab"}
+#: The shared base: the modules of fellesdrift/ outside every phase (they import no phase).
+BASE = {"paths", "syntax", "errors", "files", "environment", "results", "progress", "fanout"}
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -101,6 +104,16 @@ def test_the_package_keeps_its_layers() -> None:
     assert "fellesdrift.inventory.model" in graph["fellesdrift.inventory.load"]
     assert "fellesdrift.lab.hosts" in graph["stacks.drivers.lab"]
     assert violations(graph, "fellesdrift") == []
+
+
+def test_the_base_is_the_modules_named() -> None:
+    graph = import_graph(ROOT, ("fellesdrift", "stacks"))
+    base = {m.removeprefix("fellesdrift.") for m in graph
+            if m.startswith("fellesdrift.") and layer(m, "fellesdrift") is None}
+    assert base == BASE
+    # the phases use it: the result family, the progress interface, the fan-out
+    assert {"fellesdrift.results", "fellesdrift.fanout"} <= graph["fellesdrift.network.push"]
+    assert "fellesdrift.progress" in graph["fellesdrift.converge.run"]
 
 
 def test_only_the_lab_driver_imports_the_lab() -> None:

@@ -50,7 +50,7 @@ def test_an_apply_is_one_line_saying_who_when_what_and_how_it_ended(
     selection = pipeline.Selection(core=True, municipalities=["tokke", "vinje"])
     run = apply.start(model, ENV, selection, [samples], None, "INC-7: link down", AFTERNOON)
     outcome = pipeline.Outcome(stacks=[provision.StackResult(
-        stack=f"{ENV}.tokke", changes={"create": 2, "update": 1, "same": 9})])
+        name=f"{ENV}.tokke", changes={"create": 2, "update": 1, "same": 9})])
     run.done(outcome, None)
     run.done(None, RuntimeError("killed"))
     lines = audit.path(ENV).read_text().splitlines()

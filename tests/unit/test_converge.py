@@ -15,7 +15,7 @@ from fellesdrift.verify import run as verify
 
 
 def _events(*events: dict[str, object]) -> converge._Events:
-    collected = converge._Events(None)
+    collected = converge._Events()
     for e in events:
         collected(e)
     return collected

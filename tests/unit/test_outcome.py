@@ -35,7 +35,7 @@ def test_the_first_failed_phase_is_named() -> None:
     assert outcome.failed == "idempotence"  # the second converge never ran
     outcome.idempotence = converge.Idempotence([], [])
     assert outcome.failed == "verify"  # no verdict for the host
-    passed = verify.HostVerdict()
+    passed = verify.HostVerdict(HOST.name)
     for suite in ("test_site_client", "test_links"):
         passed.add(verify.Case(suite, "test_x", "passed"))
     passed.function = "site_client"  # read by the verify helper's role-suite rule, if present
@@ -48,19 +48,20 @@ def test_the_first_failed_phase_is_named() -> None:
 def test_a_neighbour_that_reaches_the_selected_municipality_fails_the_run() -> None:
     outcome = Outcome([], hosts=[HOST], converge=_converged(),
                       idempotence=converge.Idempotence([], []), every=10)
-    passed = verify.HostVerdict()
+    passed = verify.HostVerdict(HOST.name)
     passed.add(verify.Case("test_site_client", "test_x", "passed"))
     passed.function = "site_client"
     outcome.verdicts = {HOST.name: passed}
     # The case names as pytest writes them into the JUnit report: testinfra's host parameter.
     check = "test_no_host_of_another_municipality_is_reachable[ansible://tokke-skule-client]"
-    isolated = verify.HostVerdict()
+    isolated = verify.HostVerdict("tokke-skule-client")
     isolated.add(verify.Case("test_site_client", check, "passed"))
     outcome.columns = {"tokke-skule-client": isolated}
     assert outcome.failed is None
-    reached = verify.HostVerdict()
+    reached = verify.HostVerdict("tokke-skule-client")
     reached.add(verify.Case("test_site_client", check, "failed"))
     outcome.columns = {"tokke-skule-client": reached}
     assert outcome.failed == "verify (tenancy columns)"
-    outcome.columns = {"tokke-skule-client": verify.HostVerdict()}  # the check never ran
+    never = verify.HostVerdict("tokke-skule-client")  # the check never ran
+    outcome.columns = {"tokke-skule-client": never}
     assert outcome.failed == "verify (tenancy columns)"

@@ -56,11 +56,11 @@ def test_converge_alone_without_a_second_run_records_only_its_failures() -> None
 def test_network_and_verify_alone_record_their_results() -> None:
     pipeline.record_network(ENV, [DeviceResult("core-router", "unchanged"),
                                   DeviceResult("tokke-radhus-router", "would-change")])
-    pipeline.record_network(ENV, [DeviceResult("vinje-radhus-router", "changed")], dry_run=False)
+    pipeline.record_network(ENV, [DeviceResult("vinje-radhus-router", "changed")])
     net = status.load(ENV)["network"]
     assert net["core-router"].ok and not net["tokke-radhus-router"].ok
     assert net["vinje-radhus-router"].ok  # pushed and read back: running = intended
-    good, bad = HostVerdict("site_client"), HostVerdict("site_client")
+    good, bad = HostVerdict("good", "site_client"), HostVerdict("bad", "site_client")
     good.add(Case("test_site_client", "test_reaches_dns", "passed"))
     bad.add(Case("test_site_client", "test_reaches_dns", "failed", "timed out"))
     pipeline.record_verify(ENV, {"good": good, "bad": bad})

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from fellesdrift import paths
+from fellesdrift.converge import run as converge
+from fellesdrift.converge.run import ConvergeResult, HostRecap
 from fellesdrift.inventory import load as inventory
+from fellesdrift.network.push import DeviceResult
 from fellesdrift.provision.hosts import Host
+from fellesdrift.provision.stacks import StackResult
 from fellesdrift.report import status
 from fellesdrift.report.status import PhaseResult
+from fellesdrift.verify.run import Case, HostVerdict
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "inventories"
@@ -151,48 +155,46 @@ def test_the_centre_is_a_row_of_its_own_with_its_provisioned_hosts() -> None:
     assert fallback.converged.state == "unknown" and fallback.network.ok
 
 
-@dataclass
-class Stack:
-    stack: str
-    changed: int = 0
-    error: str = ""
-
-
-@dataclass
-class Recap:
-    changed: int = 0
-    failed: int = 0
-    unreachable: int = 0
-
-
-@dataclass
-class Verdict:
-    passed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0 and self.passed > 0
-
-
-def test_from_the_pipelines_results() -> None:
-    planned = status.from_stacks([Stack("a.core"), Stack("a.x", changed=2),
-                                  Stack("a.y", error="locked")], applied=False)
+def test_any_phase_is_recorded_from_its_results() -> None:
+    """One result family: stacks, hosts and routers are recorded through the same function,
+    each judged as its phase says."""
+    planned = status.from_results([
+        StackResult("a.core", {"same": 3}), StackResult("a.x", {"create": 2, "same": 1}),
+        StackResult("a.y", error="a.y is locked by ops@ctl (pid 7)")])
     assert [r.ok for r in planned.values()] == [True, False, False]
+    assert planned["a.core"].detail == "no pending changes"
     assert planned["a.x"].detail == "2 pending change(s)"
-    assert status.from_stacks([Stack("a.x", changed=2)], applied=True)["a.x"].ok
+    assert planned["a.y"].detail.startswith("a.y is locked")
+    applied = status.from_results([StackResult("a.x", {"create": 2}, applied=True)])
+    assert applied["a.x"] == PhaseResult(True, "applied 2 change(s)", applied["a.x"].at)
 
-    conv = status.from_converge({"a": Recap(5), "b": Recap(5), "c": Recap(1, failed=1)},
-                                {"a": Recap(0), "b": Recap(1), "c": Recap(0)}, ["a", "b", "c", "d"])
+    first = ConvergeResult("failed", 2, Path("."), {
+        "a": HostRecap(ok=5, changed=5), "b": HostRecap(ok=5, changed=5),
+        "c": HostRecap(ok=1, failed=1)})
+    second = ConvergeResult("successful", 0, Path("."), {
+        "a": HostRecap(ok=5), "b": HostRecap(ok=5, changed=1), "c": HostRecap(ok=1)})
+    conv = status.from_results(converge.per_host(["a", "b", "c", "d"], first, second))
     assert conv["a"] == PhaseResult(True, "changed 5, then 0", conv["a"].at)
     assert not conv["b"].ok and "second run changed 1" in conv["b"].detail
     assert not conv["c"].ok and "first run: 1 failed" in conv["c"].detail
     assert not conv["d"].ok and "missing from the first run" in conv["d"].detail
+    alone = status.from_results(converge.per_host(["a"], first))
+    assert not alone["a"].ok and alone["a"].detail == "missing from the second run"
 
-    verified = status.from_verdicts({"a": Verdict(3, 0, 1), "b": Verdict(2, 1, 0, ["t: no"]),
-                                     "c": Verdict()})
-    assert verified["a"].ok and verified["a"].detail == "3 passed, 0 failed, 1 skipped"
-    assert not verified["b"].ok and verified["b"].detail.endswith("t: no")
+    net = status.from_results([DeviceResult("r1", "unchanged"), DeviceResult("r2", "changed"),
+                               DeviceResult("r3", "would-change"),
+                               DeviceResult("r4", "failed", error="TimeoutError: no route")])
+    assert {k: r.ok for k, r in net.items()} == {"r1": True, "r2": True, "r3": False,
+                                                 "r4": False}
+    assert net["r3"].detail == "running differs from intended"
+    assert net["r4"].detail == "TimeoutError: no route"
+
+    passed, failed, nothing = (HostVerdict(n, "site_client") for n in ("a", "b", "c"))
+    passed.add(Case("test_site_client", "t", "passed"))
+    passed.add(Case("test_common", "u", "skipped"))
+    failed.add(Case("test_site_client", "t", "passed"))
+    failed.add(Case("test_common", "u", "failed", "no"))
+    verified = status.from_results([passed, failed, nothing])
+    assert verified["a"].ok and verified["a"].detail == "1 passed, 0 failed, 1 skipped"
+    assert not verified["b"].ok and verified["b"].detail.endswith("u: no")
     assert not verified["c"].ok  # nothing ran: not a pass
