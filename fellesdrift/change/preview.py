@@ -92,11 +92,13 @@ def step(meta: auto.StepEventMetadata) -> Step | None:
         return None
     old, new = _inputs(meta.old), _inputs(meta.new)
     if op == "create":
-        keys = sorted(k for k in new if not k.startswith("__"))
+        keys = sorted(new)
     elif op == "delete":
         keys = []
     else:
         keys = sorted({d.split(".")[0].split("[")[0] for d in meta.diffs or []})
+    # A dynamic provider's own serialised code (``__provider``) says nothing to a reviewer.
+    keys = [k for k in keys if not k.startswith("__")]
     props = tuple(Property(k, shown(old[k]) if k in old and op != "create" else None,
                            shown(new[k]) if k in new else None) for k in keys)
     return Step(op, meta.type, meta.urn.rsplit("::", 1)[-1], props)

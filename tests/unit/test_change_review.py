@@ -236,7 +236,7 @@ def test_a_preview_step_names_the_resource_and_the_properties_that_change() -> N
     update = preview.step(meta("update", preview.DYNAMIC, "vinje-radhus-link-shaping",
                                {"down_mbps": 1000, "up_mbps": 1000, "machine": "r"},
                                {"down_mbps": 500, "up_mbps": 500, "machine": "r"},
-                               ["down_mbps", "up_mbps"]))
+                               ["down_mbps", "up_mbps", "__provider"]))
     assert update is not None
     assert str(update) == "update vinje-radhus-link-shaping"
     assert [str(p) for p in update.properties] == ["down_mbps: 1000 → 500",
