@@ -59,9 +59,13 @@ class Step:
 
 #: How the engine marks a secret value in a property (pulumi/sdk: resource.SecretSig).
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+#: How a preview marks a value that is known only once applied (pulumi.runtime.rpc.UNKNOWN).
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def _masked(value: Any) -> Any:
+    if value == UNKNOWN:
+        return "(known after apply)"
     if isinstance(value, dict):
         if value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG:
             return "[secret]"

@@ -244,12 +244,14 @@ def test_a_preview_step_names_the_resource_and_the_properties_that_change() -> N
     create = preview.step(meta("create", VM, "vinje-skule-router", None, {
                                "machine": "lab-vinje-skule-router", "password": {
                                    "4dabf18193072939515e22adb298388d": preview.SECRET_SIG,
-                                   "value": "hunter2"}, "blob": "x" * 200}))
+                                   "value": "hunter2"}, "blob": "x" * 200,
+                               "networks": [["lan", preview.UNKNOWN]]}))
     assert create is not None and create.op == "create"
     assert str(create) == f"create vinje-skule-router ({VM})"
     shown = {p.key: p.after for p in create.properties}
     assert shown["password"] == "[secret]" and "hunter2" not in str(create.as_dict())
     assert shown["blob"] is not None and len(shown["blob"]) == 80
+    assert shown["networks"] == '[["lan", "(known after apply)"]]'
     for quiet in (meta("same", "fellesdrift:lab:LabHost", "x", {}, {}),
                   meta("create", "pulumi:pulumi:Stack", "fellesdrift-lab.vinje", None, {}),
                   meta("create", "pulumi:providers:command", "default", None, {})):
