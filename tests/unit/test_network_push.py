@@ -267,3 +267,17 @@ def test_a_stale_interface_description_goes_without_its_text() -> None:
     # (`no description <text>` is an unknown command in vtysh).
     running = "interface eth5\n description link hjartdal-skule-router vtk vlan 103\nexit\n"
     assert config.commands(running, "") == ["interface eth5", "no description", "exit"]
+
+
+def test_a_push_reports_its_steps_and_its_result_is_in_the_one_family(tmp_path: Path) -> None:
+    device = {"config": RUNNING}
+    heard: list[tuple[str, str, str, str]] = []
+    r = push.configure(_target(), lambda _i: INTENDED, "t", connect=_logins(device),
+                       backups=tmp_path,
+                       progress=lambda phase, item, state, detail, /: heard.append(
+                           (phase, item, state, detail)))
+    assert heard == [("network", "r1", "running", "connecting"),
+                     ("network", "r1", "running", "pushing")]
+    assert (r.name, r.ok, r.changed, r.state, r.detail) == (
+        "r1", True, 1, "changed", "running = intended")
+    assert r.as_dict()["device"] == "r1" and "name" not in r.as_dict()

@@ -39,6 +39,13 @@ def _host(name: str, function: str) -> Host:
     return Host(name, name, (function,), "127.0.0.1", "ops", 22, "k")
 
 
+HEARD: list[tuple[str, str, str, str]] = []
+
+
+def _heard(phase: str, item: str, state: str, detail: str, /) -> None:
+    HEARD.append((phase, item, state, detail))
+
+
 @pytest.fixture(scope="module")
 def found(tmp_path_factory: pytest.TempPathFactory) -> dict[str, verify.HostVerdict]:
     tmp = tmp_path_factory.mktemp("verify")
@@ -62,9 +69,19 @@ def found(tmp_path_factory: pytest.TempPathFactory) -> dict[str, verify.HostVerd
     monkey = pytest.MonkeyPatch()
     monkey.setattr(paths, "LAB_DIR", tmp / ".lab")
     try:
-        return verify.run("unit", inventory, hosts, suites=[suite], workers=2)
+        return verify.run("unit", inventory, hosts, suites=[suite], workers=2, progress=_heard)
     finally:
         monkey.undo()
+
+
+def test_progress_says_each_host_start_and_its_verdict(found: dict[str, verify.HostVerdict]
+                                                       ) -> None:
+    assert [(p, i, s) for p, i, s, _ in HEARD[:4]] == [
+        ("verify", name, "start") for name in ("client", "unreadable", "skipped", "unknown")]
+    ends = {i: (s, d) for p, i, s, d in HEARD[4:]}
+    assert ends == {name: (v.state, v.detail) for name, v in found.items()}
+    assert ends["client"][0] == "ok" and ends["unknown"][0] == "failed"
+    assert ends["client"][1] == "2 passed, 0 failed, 0 skipped"
 
 
 def test_a_host_whose_role_check_passed_is_verified(found: dict[str, verify.HostVerdict]
