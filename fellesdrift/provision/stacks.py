@@ -24,7 +24,6 @@ from fellesdrift.provision import backend, engine
 from fellesdrift.results import Result
 
 CORE = "core"
-Output = Callable[[str], Any] | None
 
 
 @dataclass(frozen=True)
@@ -146,8 +145,7 @@ def _error_lines(text: str) -> str:
     return " / ".join(found[-3:])
 
 
-def up(target: str, inventory: Path, settings: StackSettings, on_output: Output = None
-       ) -> StackResult:
+def up(target: str, inventory: Path, settings: StackSettings) -> StackResult:
     """Apply one stack and return what changed and its hosts."""
     if settings.mocks:
         raise ProvisionError(f"environment {settings.env} is declared under Pulumi's mocks "
@@ -156,15 +154,14 @@ def up(target: str, inventory: Path, settings: StackSettings, on_output: Output 
     stack = open_stack(settings.env, target)
     _configure(stack, target, inventory, settings)
     # refresh first: a host removed or changed behind our back is made right, not assumed.
-    result = stack.up(on_output=on_output, color="never", suppress_progress=True, refresh=True)
+    result = stack.up(color="never", suppress_progress=True, refresh=True)
     changes = {str(op): n for op, n in (result.summary.resource_changes or {}).items()}
     hosts = result.outputs.get("hosts")
     return StackResult(stack.name, changes, list(hosts.value) if hosts is not None else [],
                        applied=True)
 
 
-def preview(target: str, inventory: Path, settings: StackSettings,
-            on_output: Output = None) -> StackResult:
+def preview(target: str, inventory: Path, settings: StackSettings) -> StackResult:
     """What `up` would change in one stack, changing nothing."""
     if settings.mocks:
         from fellesdrift.provision import mocks
@@ -174,12 +171,11 @@ def preview(target: str, inventory: Path, settings: StackSettings,
                            declared=declared)
     stack = open_stack(settings.env, target)
     _configure(stack, target, inventory, settings)
-    result = stack.preview(on_output=on_output, color="never", suppress_progress=True)
+    result = stack.preview(color="never", suppress_progress=True)
     return StackResult(stack.name, {str(op): n for op, n in result.change_summary.items()})
 
 
-def drift(target: str, inventory: Path, settings: StackSettings,
-          on_output: Output = None) -> StackResult:
+def drift(target: str, inventory: Path, settings: StackSettings) -> StackResult:
     """What a refresh would change: resources that moved behind Pulumi's back (changes
     nothing; an empty result means no drift)."""
     stack = open_stack(settings.env, target)
@@ -191,8 +187,7 @@ def drift(target: str, inventory: Path, settings: StackSettings,
         if event.summary_event is not None:
             changes.update({str(op): n for op, n in event.summary_event.resource_changes.items()})
 
-    stack.refresh(on_output=on_output, on_event=summary, color="never", suppress_progress=True,
-                  preview_only=True)
+    stack.refresh(on_event=summary, color="never", suppress_progress=True, preview_only=True)
     return StackResult(stack.name, changes)
 
 
@@ -208,12 +203,12 @@ def many(fn: Callable[[str], StackResult], targets: Sequence[str], env: str,
                    catch=(auto.CommandError, auto.errors.StackNotFoundError))
 
 
-def destroy(env: str, target: str, on_output: Output = None) -> None:
+def destroy(env: str, target: str) -> None:
     """Destroy a stack, protected resources included, and remove it."""
     stack = open_stack(env, target)
     try:
         stack._run_pulumi_cmd_sync(["state", "unprotect", "--all", "--yes"])
-        stack.destroy(on_output=on_output, color="never", suppress_progress=True, remove=True)
+        stack.destroy(color="never", suppress_progress=True, remove=True)
     except auto.CommandError as e:
         raise ProvisionError(explain(stack.name, e)) from None
 
