@@ -5,14 +5,21 @@ pg_ctl as the ``postgres`` user, a free port, its socket in the test's folder) a
 the end. A *checkout* is what an engineer or a CI runner has: a git worktree of this commit with
 its own working state (`.lab/<env>/`, the `Pulumi.<stack>.yaml` files, its copy of the
 inventory folder); what they share is the backend, the lab's key pair (a team's secret, copied
-here) and the secrets passphrase. Both provision through ``pipeline.provision_all``, the
-provision phase of `fellesdrift up` (the phases after it do not touch the backend, and a full
-`up` would not fit the tier's time), against env ``pg`` on 10.106.0.0/16.
+here) and the secrets passphrase. Checkout A is given the backend's URL in
+``FELLESDRIFT_BACKEND``; checkout B names it in its environments.yaml (``pg: backend:
+postgres://fellesdrift@…``, no password) and reads the password from a 0600 ``PGPASSFILE``, as a
+team would. Both provision through ``pipeline.provision_all``, the provision phase of
+`fellesdrift up` (the phases after it do not touch the backend, and a full `up` would not fit
+the tier's time), against env ``pg`` on 10.106.0.0/16, and record their applies in the audit log
+through the change package as `up` does (``Apply.done``).
 
 Proves: the two checkouts apply two municipalities at the same time and both succeed; a second
 provision of a stack another run holds fails naming the holder; what one checkout wrote the
 other reads (`fellesdrift plan` there shows no changes); the stacks' secrets are ciphertext in
-the table; `doctor` reports the backend without its password; `down` leaves nothing of env pg.
+the table; the audit log is kept with the state: one row per apply in the same database, both
+checkouts read the same records, the table refuses UPDATE, DELETE and TRUNCATE, no checkout has
+a log file; `doctor` reports the backend without its password; `down` leaves nothing of env pg
+(and its record is the log's last).
 """
 
 from __future__ import annotations
@@ -34,27 +41,39 @@ from typing import Any
 
 import pytest
 
+from fellesdrift.change import audit
 from fellesdrift.provision import backend, engine
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "inventories"
 ENV = "pg"
 PASSWORD = "pg-e2e-Secret"
+AUDIT = audit.TABLE
+#: The --emergency reasons of the three applies the first test records, to tell them apart.
+CORE_REASON, A_REASON, B_REASON = ("e2e: the core, from A", "e2e: tokke, from A",
+                                   "e2e: vinje, from B")
 
 PROVISION = """
 import json, os, sys, time
 from pathlib import Path
 from fellesdrift import environment
+from fellesdrift.change import apply as changes
 from fellesdrift.inventory import load as inventory
 from fellesdrift.pipeline import job as pipeline
+from fellesdrift.provision import hosts
 folder, targets = Path(sys.argv[1]), sys.argv[2:]
 model = inventory.load([folder])
 selection = pipeline.selection(model, "pg", targets, False, "HEAD", [])
+reason = os.environ.get("PG_E2E_AUDIT")  # record this apply in the audit log, as `up` does
+applying = reason and changes.start(model, "pg", selection, [folder], None, reason)
 settings = pipeline.stack_settings(environment.get("pg", [folder]), model, say=lambda _: None)
 go = Path(os.environ.get("PG_E2E_GO", ""))
 while go.name and not go.exists():  # prepared: the stack's run starts when the test says go
     time.sleep(0.05)
 results = pipeline.provision_all(selection, folder, settings, say=lambda _: None, workers=2)
+if applying:  # the record `up` writes when a run ends after provision (here: no converge)
+    made = [hosts.Host.from_output(h) for r in results for h in r.hosts]
+    applying.done(pipeline.Outcome(results, hosts=made), None)
 print(json.dumps([{"stack": r.stack, "changes": r.changes, "error": r.error} for r in results]))
 """
 
@@ -76,10 +95,21 @@ class Postgres:
     url: str
     psql_env: dict[str, str]
 
+    @property
+    def url_without_password(self) -> str:
+        return self.url.replace(f":{PASSWORD}@", "@")
+
     def sql(self, query: str) -> str:
         return subprocess.run(["psql", "-X", "-w", "-At", "-v", "ON_ERROR_STOP=1", "-c", query],
                               env=self.psql_env, capture_output=True, text=True,
                               check=True).stdout
+
+    def refused(self, query: str) -> str:
+        """The server's error for ``query``, which must fail."""
+        proc = subprocess.run(["psql", "-X", "-w", "-At", "-v", "ON_ERROR_STOP=1", "-c", query],
+                              env=self.psql_env, capture_output=True, text=True, check=False)
+        assert proc.returncode != 0, f"{query}: {proc.stdout}"
+        return proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +164,12 @@ class Checkout:
         return subprocess.run([str(engine.bin_dir() / "pulumi"), *args], cwd=self.root, env=env,
                               capture_output=True, text=True, check=True)
 
-    def provision(self, *targets: str, go: Path | None = None) -> subprocess.Popen[str]:
-        env = {**self.env, **({"PG_E2E_GO": str(go)} if go else {})}
+    def provision(self, *targets: str, go: Path | None = None,
+                  audit: str | None = None) -> subprocess.Popen[str]:
+        """Provision ``targets``; with ``audit`` (the apply's --emergency reason), record the
+        apply in the audit log as `up` does."""
+        env = {**self.env, **({"PG_E2E_GO": str(go)} if go else {}),
+               **({"PG_E2E_AUDIT": audit} if audit else {})}
         return subprocess.Popen([sys.executable, "-c", PROVISION, str(self.inventories),
                                  *targets], cwd=self.root, env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -188,8 +222,20 @@ def checkouts(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
         inventories = root.parent / "inventories"
         inventories.mkdir()
         small_inventory(inventories, root)
-        env = {**os.environ, "FELLESDRIFT_ROOT": str(root), "PYTHONPATH": str(root),
-               "FELLESDRIFT_BACKEND": postgres.url}
+        env = {**os.environ, "FELLESDRIFT_ROOT": str(root), "PYTHONPATH": str(root)}
+        for variable in ("FELLESDRIFT_BACKEND_FILE", "PULUMI_BACKEND_URL", "PGPASSWORD"):
+            env.pop(variable, None)
+        if name == "a":
+            env["FELLESDRIFT_BACKEND"] = postgres.url
+        else:  # the environment names its backend; the password is in a file of B's own
+            env.pop("FELLESDRIFT_BACKEND", None)
+            with (root / "environments.yaml").open("a") as f:
+                f.write(f"\npg:\n  driver: lab\n  backend: {postgres.url_without_password}\n")
+            pgpass = root.parent / "pgpass"
+            pgpass.write_text(f"127.0.0.1:{postgres.psql_env['PGPORT']}:state:fellesdrift:"
+                              f"{PASSWORD}\n")
+            pgpass.chmod(0o600)
+            env["PGPASSFILE"] = str(pgpass)
         made.append(Checkout(root, inventories, env))
     try:
         yield made[0], made[1]
@@ -201,6 +247,15 @@ def checkouts(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(c.root)], check=False, capture_output=True)
         assert left == ([], [], []), f"env pg left behind: {left}"
+        # Each checkout's `down` that removed something is in the log, after every apply,
+        # with the stacks it destroyed.
+        log = [json.loads(line) for line in postgres.sql(
+            f"SELECT record::text FROM {AUDIT} ORDER BY id").splitlines()]
+        commands = [r["command"] for r in log]
+        assert "down" in commands and set(commands[commands.index("down"):]) == {"down"}, \
+            commands
+        assert sorted(s for r in log if r["command"] == "down" for s in r["destroyed"]) == \
+            [f"{ENV}.core", f"{ENV}.tokke", f"{ENV}.vinje"], log[-2:]
 
 
 def state_rows(postgres: Postgres, like: str) -> dict[str, bytes]:
@@ -219,14 +274,14 @@ def test_two_checkouts_share_one_postgres_state(postgres: Postgres,
     assert check["version"].startswith("postgres://fellesdrift:****@127.0.0.1:")
     assert PASSWORD not in doctor.stdout + doctor.stderr
 
-    core = results(a.provision("core"))
+    core = results(a.provision("core", audit=CORE_REASON))
     assert [r["error"] for r in core] == [""], core
     for name in ("id_ed25519", "id_ed25519.pub"):  # the team's lab key, shared like the backend
         (b.root / ".lab" / ENV).mkdir(parents=True, exist_ok=True)
         shutil.copy2(a.root / ".lab" / ENV / name, b.root / ".lab" / ENV / name)
 
     # Two checkouts, two municipalities, at the same time: both succeed.
-    tokke, vinje = a.provision("tokke"), b.provision("vinje")
+    tokke, vinje = a.provision("tokke", audit=A_REASON), b.provision("vinje", audit=B_REASON)
     applied = results(tokke) + results(vinje)
     assert [(r["stack"], r["error"]) for r in applied] == [("pg.tokke", ""), ("pg.vinje", "")]
     assert all(r["changes"].get("create", 0) > 0 for r in applied), applied
@@ -234,10 +289,16 @@ def test_two_checkouts_share_one_postgres_state(postgres: Postgres,
     assert sorted(stacks) == [f"state/.pulumi/stacks/fellesdrift/pg.{t}.json"
                               for t in ("core", "tokke", "vinje")]
 
-    # B's doctor sees the three stacks A and B wrote (docs/scaling.md quotes these sizes).
+    # B's doctor sees the three stacks A and B wrote (docs/scaling.md quotes these sizes) and
+    # the three applies' audit records, through the backend B's environments.yaml names.
     seen = b.fellesdrift("doctor", "--env", ENV, "--json")
     check = next(c for c in json.loads(seen.stdout)["checks"] if c["name"] == "backend")
-    assert check["ok"] and ": reachable, 3 stack(s), " in check["version"], check
+    assert check["ok"], check
+    assert re.fullmatch(rf"{re.escape(postgres.url_without_password)} \(environments\.yaml:"
+                        rf"\d+:12: pg\.backend\): reachable, 3 stack\(s\), \d+ KiB in table "
+                        rf"pulumi_state; 3 audit record\(s\) in table {AUDIT}",
+                        check["version"]), check
+    assert PASSWORD not in seen.stdout + seen.stderr
     print("\n" + postgres.sql("SELECT key, length(data::text) FROM pulumi_state ORDER BY key"))
 
     # What A wrote, B reads: its plan of tokke (and of the core) changes nothing. B has no
@@ -266,6 +327,53 @@ def test_two_checkouts_share_one_postgres_state(postgres: Postgres,
     for secret in plaintexts:
         assert secret not in table and secret.encode() not in decoded
     assert all(c.encode() in decoded for c in ciphertexts)
+
+
+READ_LOG = """
+import json
+from fellesdrift.change import audit
+print(json.dumps({"entries": list(audit.entries("pg")),
+                  "tokke": [c.as_dict() for c in audit.last_changes("pg", "tokke")]}))
+"""
+
+
+def test_the_audit_log_is_kept_with_the_state(postgres: Postgres,
+                                              checkouts: tuple[Checkout, Checkout]) -> None:
+    a, b = checkouts
+    # One row per apply in the state's own database, in the order they were appended.
+    rows = [line.split("|", 2) for line in postgres.sql(
+        f"SELECT id, env, record::text FROM {AUDIT} ORDER BY id").splitlines()]
+    records = [json.loads(text) for _, _, text in rows]
+    assert [env for _, env, _ in rows] == [ENV] * 3
+    assert records[0]["emergency"] == CORE_REASON  # the core first, then the two at once
+    assert sorted(r["emergency"] for r in records[1:]) == sorted([A_REASON, B_REASON])
+    applied = {r["emergency"]: r for r in records}
+    assert applied[CORE_REASON]["core"] and applied[CORE_REASON]["municipalities"] == {}
+    assert list(applied[A_REASON]["municipalities"]) == ["tokke"]
+    assert list(applied[B_REASON]["municipalities"]) == ["vinje"]
+    for r in records:  # each says what its provision changed, in its own stack
+        assert r["command"] == "up" and r["env"] == ENV
+        assert r["outcome"] == "failed in converge"  # these runs stop after provision
+    assert applied[A_REASON]["changed"]["provision"]["pg.tokke"]["create"] > 0
+    assert applied[B_REASON]["changed"]["provision"]["pg.vinje"]["create"] > 0
+
+    # Both checkouts read the same log through the audit module; neither has a log file.
+    for c in (a, b):
+        proc = c.run("-c", READ_LOG)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        read = json.loads(proc.stdout)
+        assert read["entries"] == records
+        # What the report shows for tokke (A's apply), read from B as from A.
+        moved = sum(applied[A_REASON]["changed"]["provision"]["pg.tokke"].values())
+        assert [(x["emergency"], x["changes"]) for x in read["tokke"]] == [(A_REASON, moved)]
+        assert not (c.root / ".state" / "audit").exists()
+
+    # Append-only for every client, the table's owner included.
+    for statement in (f"UPDATE {AUDIT} SET env = 'other'", f"DELETE FROM {AUDIT}",
+                      f"TRUNCATE {AUDIT}"):
+        error = postgres.refused(statement)
+        assert f"{AUDIT} is append-only: {statement.split()[0]} refused" in error, error
+    assert postgres.sql(f"SELECT count(*) FROM {AUDIT}").strip() == "3"
 
 
 def test_a_second_provision_of_a_held_stack_fails_naming_the_holder(
@@ -308,7 +416,7 @@ def test_recover_refuses_a_live_holder_and_clears_a_stale_lock_in_the_table(
         busy = b.fellesdrift("recover", "--env", ENV, "--stack", "pg.vinje")
         assert busy.returncode != 0, busy.stdout
         assert f"pg.vinje is locked by {who}, which is still running (backend " \
-               "postgres://fellesdrift:****@127.0.0.1:" in busy.stderr, busy.stderr
+               f"{postgres.url_without_password})" in busy.stderr, busy.stderr
         assert PASSWORD not in busy.stdout + busy.stderr and state_rows(postgres, key)
     finally:
         holder.kill()
