@@ -99,8 +99,9 @@ def step(meta: auto.StepEventMetadata) -> Step | None:
         keys = sorted(new)
     elif op == "delete":
         keys = []
-    else:
-        keys = sorted({d.split(".")[0].split("[")[0] for d in meta.diffs or []})
+    else:  # the keys the engine names; a dynamic provider's diff names none: compare inputs
+        keys = sorted({d.split(".")[0].split("[")[0] for d in meta.diffs or []}
+                      or {k for k in set(old) | set(new) if old.get(k) != new.get(k)})
     # A dynamic provider's own serialised code (``__provider``) says nothing to a reviewer.
     keys = [k for k in keys if not k.startswith("__")]
     props = tuple(Property(k, shown(old[k]) if k in old and op != "create" else None,

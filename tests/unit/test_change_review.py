@@ -256,6 +256,12 @@ def test_a_preview_step_names_the_resource_and_the_properties_that_change() -> N
                   meta("create", "pulumi:pulumi:Stack", "fellesdrift-lab.vinje", None, {}),
                   meta("create", "pulumi:providers:command", "default", None, {})):
         assert preview.step(quiet) is None
+    # A dynamic provider names no changed key: the inputs that differ are the change.
+    dynamic = preview.step(meta("update", preview.DYNAMIC, "vinje-radhus-link-shaping",
+                                {"down_mbps": 1000, "machine": "r", "__provider": "a"},
+                                {"down_mbps": 500, "machine": "r", "__provider": "b"}))
+    assert dynamic is not None and [str(p) for p in dynamic.properties] == [
+        "down_mbps: 1000 → 500"]
     delete = preview.step(meta("delete", "fellesdrift:lab:LabHost", "old", {"a": 1}, None))
     assert delete is not None and delete.properties == ()
 
