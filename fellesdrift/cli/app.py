@@ -17,7 +17,7 @@ from rich.table import Table
 
 from fellesdrift import environment
 from fellesdrift.change import apply as changes
-from fellesdrift.change import audit, gate, planfile
+from fellesdrift.change import gate, planfile
 from fellesdrift.cli import invoice as invoice_cmd
 from fellesdrift.cli import plan as plan_cmd
 from fellesdrift.cli.common import (
@@ -43,7 +43,7 @@ from fellesdrift.inventory.problems import Problem
 from fellesdrift.paths import INVENTORIES
 from fellesdrift.pipeline import doctor
 from fellesdrift.pipeline import job as pipeline
-from fellesdrift.provision import backend, ci, drivers
+from fellesdrift.provision import ci, drivers
 from fellesdrift.provision import hosts as lab_hosts
 from fellesdrift.provision import stacks as provision
 from fellesdrift.report import report as reporting
@@ -749,9 +749,6 @@ def main() -> None:
     except (gate.GateError, planfile.PlanFileError) as e:
         console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
         sys.exit(1)
-    except (backend.BackendError, audit.AuditError) as e:
-        console.print(f"error: {e}", markup=False, soft_wrap=True)
-        sys.exit(2)
 
 
 if __name__ == "__main__":
