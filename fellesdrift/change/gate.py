@@ -21,14 +21,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fellesdrift.change import audit, windows
+from fellesdrift.errors import FellesdriftError
 from fellesdrift.inventory.model import Inventory, MaintenanceWindow, Municipality, OperationsCentre
 
 #: The centre's fields that shape every municipality's hosts and routers.
 CENTRE_FIELDS = {"name", "address_plan", "providers", "shared_hosts"}
 
 
-class GateError(RuntimeError):
+class GateError(FellesdriftError, RuntimeError):
     """A change outside its window, without --emergency; nothing was applied."""
+
+    exit_code = 1
+    consequence = "nothing was applied"
 
 
 def inputs(centre: OperationsCentre, municipality: Municipality) -> str:

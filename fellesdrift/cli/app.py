@@ -17,7 +17,6 @@ from rich.table import Table
 
 from fellesdrift import environment
 from fellesdrift.change import apply as changes
-from fellesdrift.change import gate, planfile
 from fellesdrift.cli import invoice as invoice_cmd
 from fellesdrift.cli import plan as plan_cmd
 from fellesdrift.cli.common import (
@@ -746,9 +745,6 @@ def main() -> None:
         for line in e.lines():
             console.print(line, markup=False, soft_wrap=True)
         sys.exit(e.exit_code)
-    except (gate.GateError, planfile.PlanFileError) as e:
-        console.print(f"error: {e}; nothing was applied.", markup=False, soft_wrap=True)
-        sys.exit(1)
 
 
 if __name__ == "__main__":
