@@ -14,16 +14,16 @@ R = TypeVar("R", bound=Result)
 
 
 def fan_out(fn: Callable[[T], R], items: Sequence[T], *, phase: str, name: Callable[[T], str],
-            failed: Callable[[T, Exception], R], workers: int = 4,
+            failed: Callable[[T, Exception], R] | None = None, workers: int = 4,
             catch: tuple[type[Exception], ...] = (Exception,),
             progress: Progress = silent) -> list[R]:
     """``fn`` on every item, at most ``workers`` at once; the results in the items' order.
 
     An exception of a ``catch`` type raised for one item becomes that item's result,
-    ``failed(item, exception)``: one item never stops the others. Any other exception (and
-    Ctrl-C) ends the fan-out once the items under way are done. ``progress`` hears
-    ``(phase, name(item), "start", "")`` before each item and its result's state and detail
-    after it.
+    ``failed(item, exception)``: one item never stops the others. Any other exception (every
+    one, without ``failed``), and Ctrl-C, ends the fan-out once the items under way are done.
+    ``progress`` hears ``(phase, name(item), "start", "")`` before each item and its result's
+    state and detail after it.
     """
     def one(item: T) -> R:
         label = name(item)
@@ -31,6 +31,8 @@ def fan_out(fn: Callable[[T], R], items: Sequence[T], *, phase: str, name: Calla
         try:
             result = fn(item)
         except catch as e:
+            if failed is None:
+                raise
             result = failed(item, e)
         progress(phase, label, result.state, result.detail)
         return result

@@ -15,23 +15,25 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from fellesdrift.access import keys
 from fellesdrift.converge import hostvars
+from fellesdrift.fanout import fan_out
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.network import config, frr, intended, push
 from fellesdrift.provision.hosts import Host
+from fellesdrift.results import Result
 
 Base = Literal["running", "archived", "new"]
 
 
-@dataclass(frozen=True)
-class RouterPlan:
-    device: str
+@dataclass
+class RouterPlan(Result):
+    """One router's part of the plan (``name``: the router)."""
+
     #: What the commands were computed against: the running configuration, the last archived
     #: one, or nothing (a router the change adds).
     base: Base
@@ -41,11 +43,20 @@ class RouterPlan:
     note: str = ""
 
     @property
+    def device(self) -> str:
+        return self.name
+
+    @property
+    def changed(self) -> int:
+        return len(self.commands)
+
+    @property
     def changes(self) -> bool:
         return bool(self.commands)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"commands": list(self.commands)}
+        return {"device": self.name, "base": self.base, "commands": list(self.commands),
+                "diff": self.diff, "note": self.note}
 
 
 def last_archived(env: str, device: str, backups: Path = push.BACKUPS) -> str | None:
@@ -129,9 +140,9 @@ def plan(model: Inventory, env: str, names: list[str], lab: dict[str, Host],
     """Each router of ``names`` the model has (``lab``: the routers made, by name), read
     ``workers`` at a time; the core router first."""
     devices = set(intended.devices(model))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        found = list(pool.map(lambda n: plan_router(model, env, n, lab.get(n), backups),
-                              [n for n in names if n in devices]))
+    found = fan_out(lambda n: plan_router(model, env, n, lab.get(n), backups),
+                    [n for n in names if n in devices], phase="network", name=str,
+                    workers=workers)
     return sorted(found, key=lambda r: (r.device != intended.CORE, r.device))
 
 

@@ -77,3 +77,14 @@ def test_an_exception_not_caught_ends_the_fan_out() -> None:
     with pytest.raises(KeyError):
         fan_out(work, ["a", "b"], phase="t", name=str, catch=(OSError,),
                 failed=lambda n, e: Item(n, error=str(e)))
+
+
+def test_without_failed_every_exception_ends_the_fan_out() -> None:
+    def work(name: str) -> Item:
+        if name == "b":
+            raise OSError(name)
+        return Item(name)
+
+    with pytest.raises(OSError, match="b"):
+        fan_out(work, ["a", "b", "c"], phase="t", name=str)
+    assert [r.name for r in fan_out(work, ["a", "c"], phase="t", name=str)] == ["a", "c"]
