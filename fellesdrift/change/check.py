@@ -26,9 +26,10 @@ from fellesdrift.plan import affected, naming, topology
 from fellesdrift.plan.functions import municipality_of
 from fellesdrift.provision import hosts as lab_hosts
 
-#: A site's hosts as its stack declares them (stacks/components/municipal_site.py): function
-#: its name and the host number of its first address on the site's LAN.
-SITE_HOSTS = (("site_router", naming.site_router, 1), ("site_client", naming.site_client, 10))
+#: A site's hosts as its stack declares them (stacks/components/municipal_site.py): function,
+#: its name and its address on the site's LAN.
+SITE_HOSTS = (("site_router", naming.site_router, topology.site_router_address),
+              ("site_client", naming.site_client, topology.site_client_address))
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def planned_hosts(model: Inventory, provisioned: list[lab_hosts.Host]
     login = (provisioned[0].ssh_user, provisioned[0].ssh_port) if provisioned else ("root", 22)
     new, place = [], {h.name: (naming.CORE_STACK, i) for i, h in enumerate(kept)}
     for m in model.municipalities:
-        for i, (s, (function, named, number)) in enumerate(
+        for i, (s, (function, named, address)) in enumerate(
                 (s, spec) for s in m.sites for spec in SITE_HOSTS):
             name = named(m.slug, s.id)
             place[name] = (m.slug, i)
@@ -102,7 +103,7 @@ def planned_hosts(model: Inventory, provisioned: list[lab_hosts.Host]
                 new.append(lab_hosts.Host(
                     name, "", (function, naming.municipality_group(m.slug),
                                naming.site_group(m.slug, s.id)),
-                    topology.nth(s.lan_prefix, number), login[0], login[1], ""))
+                    address(s), login[0], login[1], ""))
     def key(h: lab_hosts.Host) -> tuple[str, int]:
         stack, index = place.get(h.name, (municipality_of(h) or naming.CORE_STACK, len(place)))
         return f"{stack}.yml", index

@@ -141,7 +141,7 @@ def _monitoring(ctx: Context, host: Host) -> dict[str, Any]:
 
 def link_endpoint(model: Inventory, site: Site) -> str:
     """The core router's address on a site's broadband link: where the site measures its link."""
-    return topology.nth(topology.link_subnet(model.centre, site), 1)
+    return topology.link_addresses(topology.link_subnet(model.centre, site))[0]
 
 
 def wms_bbox(m: Municipality, margin: float = 0.02) -> list[float]:

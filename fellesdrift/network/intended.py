@@ -176,7 +176,7 @@ def _core(model: Inventory, platform: str, names: dict[str, str], hostname: str,
     maps.append(("TO-SITES", "SHARED"))
     for i, (m, s) in enumerate(_sites(model)):
         subnet = topology.link_subnet(model.centre, s)
-        mine, theirs = topology.nth(subnet, 1), topology.nth(subnet, 2)
+        mine, theirs = topology.link_addresses(subnet)
         index = providers.index(s.link.provider) if s.link.provider in providers else 0
         default = (_name(platform, "link", len(centre) + i) if platform == "frr"
                    else _name(platform, "link", index, s.link.vlan))
@@ -202,8 +202,8 @@ def _site(model: Inventory, m: Municipality, s: Site, platform: str, names: dict
           hostname: str, common: Mapping[str, Any]) -> Device:
     routing = model.centre.address_plan.routing
     subnet = topology.link_subnet(model.centre, s)
-    core, mine = topology.nth(subnet, 1), topology.nth(subnet, 2)
-    lan_ip = topology.nth(s.lan_prefix, 1)
+    core, mine = topology.link_addresses(subnet)
+    lan_ip = topology.site_router_address(s)
     lan = Interface(names.get(lan_ip, _name(platform, "lan", 0)), lan_ip, s.lan_prefix,
                     f"LAN {s.name}")
     uplink = Interface(names.get(mine, _name(platform, "uplink", 0)), mine, subnet,

@@ -36,6 +36,25 @@ def nth(prefix: str, n: int) -> str:
     return str(ipaddress.IPv4Network(prefix).network_address + n)
 
 
+#: The host numbers of a site's two hosts on its LAN: the router (the LAN's gateway) and the
+#: client.
+SITE_ROUTER_HOST = 1
+SITE_CLIENT_HOST = 10
+
+
+def site_router_address(site: Site) -> str:
+    return nth(site.lan_prefix, SITE_ROUTER_HOST)
+
+
+def site_client_address(site: Site) -> str:
+    return nth(site.lan_prefix, SITE_CLIENT_HOST)
+
+
+def link_addresses(subnet: str) -> tuple[str, str]:
+    """A broadband link's two addresses on its /30: the core router's, then the site router's."""
+    return nth(subnet, 1), nth(subnet, 2)
+
+
 @dataclass(frozen=True)
 class CentreNetwork:
     name: str

@@ -37,8 +37,7 @@ class BroadbandLink(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fellesdrift:index:BroadbandLink", name, None, opts)
         self.args = args
-        self.core_address = topology.nth(args.subnet, 1)
-        self.site_address = topology.nth(args.subnet, 2)
+        self.core_address, self.site_address = topology.link_addresses(args.subnet)
         self.spec = NetworkSpec(name, args.subnet, "link", vlan=args.site.link.vlan)
         self.network = args.driver.network(self.spec, parent=self)
         args.driver.attach(f"{name}-core", args.core_router, self.network, self.core_address,

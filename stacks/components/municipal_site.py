@@ -47,7 +47,7 @@ class MunicipalSite(pulumi.ComponentResource):
                               args.core_router, driver),
             pulumi.ResourceOptions(parent=self))
         networks = {lan_name: lan, self.link.spec.name: self.link.network}
-        router_ip = topology.nth(site.lan_prefix, 1)
+        router_ip = topology.site_router_address(site)
         router = made.add(HostSpec(naming.site_router(slug, site.id), "site_router",
                                    (Nic(lan_name, router_ip),
                                     Nic(self.link.spec.name, self.link.site_address,
@@ -56,7 +56,7 @@ class MunicipalSite(pulumi.ComponentResource):
                           networks)
         self.link.enforce(router)
         made.add(HostSpec(naming.site_client(slug, site.id), "site_client",
-                          (Nic(lan_name, topology.nth(site.lan_prefix, 10)),),
+                          (Nic(lan_name, topology.site_client_address(site)),),
                           gateway=router_ip, groups=groups), networks)
         self.hosts = made.records
         self.register_outputs({"lan": site.lan_prefix, "hosts": self.hosts})
