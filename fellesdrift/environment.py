@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from fellesdrift import paths
-from fellesdrift.errors import FellesdriftError
+from fellesdrift.errors import RefusedError
 from fellesdrift.files import write_atomic
 
 #: The named environments of this checkout (FELLESDRIFT_ENVIRONMENTS names another file).
@@ -45,11 +45,8 @@ DEFAULT_DRIVER = "lab"
 KEYS = ("driver", "inventory", "settings", "mocks", "backend")
 
 
-class EnvironmentFileError(FellesdriftError, ValueError):
+class EnvironmentFileError(RefusedError, ValueError):
     """environments.yaml says something that is not an environment."""
-
-    exit_code = 1
-    consequence = "nothing was applied"
 
 
 @dataclass(frozen=True)

@@ -18,3 +18,10 @@ class FellesdriftError(Exception):
     def lines(self) -> list[str]:
         text = f"error: {self}"
         return [f"{text}; {self.consequence}." if self.consequence else text]
+
+
+class RefusedError(FellesdriftError):
+    """Input refused before anything was applied (exit status 1)."""
+
+    exit_code = 1
+    consequence = "nothing was applied"

@@ -21,18 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fellesdrift.change import audit, windows
-from fellesdrift.errors import FellesdriftError
+from fellesdrift.errors import RefusedError
 from fellesdrift.inventory.model import Inventory, MaintenanceWindow, Municipality, OperationsCentre
 
 #: The centre's fields that shape every municipality's hosts and routers.
 CENTRE_FIELDS = {"name", "address_plan", "providers", "shared_hosts"}
 
 
-class GateError(FellesdriftError, RuntimeError):
+class GateError(RefusedError, RuntimeError):
     """A change outside its window, without --emergency; nothing was applied."""
-
-    exit_code = 1
-    consequence = "nothing was applied"
 
 
 def inputs(centre: OperationsCentre, municipality: Municipality) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fellesdrift.errors import FellesdriftError
+from fellesdrift.errors import RefusedError
 from fellesdrift.paths import ROOT
 
 FILE_VERSION = 1
@@ -24,11 +24,8 @@ CODE = ("fellesdrift", "stacks", "templates", "roles", "playbooks", "Pulumi.yaml
 _SKIPPED = ("__pycache__", ".pyc", ".pyo")
 
 
-class PlanFileError(FellesdriftError, ValueError):
+class PlanFileError(RefusedError, ValueError):
     """A plan file that cannot be read, or that no longer matches its inputs."""
-
-    exit_code = 1
-    consequence = "nothing was applied"
 
 
 def _sha256(path: Path) -> str:

@@ -24,7 +24,7 @@ import ansible_runner
 import yaml
 
 from fellesdrift.access import credentials
-from fellesdrift.errors import FellesdriftError
+from fellesdrift.errors import RefusedError
 from fellesdrift.paths import PLAYBOOKS, ROOT, lab_dir
 from fellesdrift.progress import START, Progress, silent
 from fellesdrift.results import Result
@@ -293,11 +293,8 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
 WAIVERS = PLAYBOOKS / "idempotence-waivers.yml"
 
 
-class WaiverError(FellesdriftError, ValueError):
+class WaiverError(RefusedError, ValueError):
     """The waiver file is malformed (one message naming the file, the entry and the field)."""
-
-    exit_code = 1
-    consequence = "nothing was applied"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from fellesdrift.errors import FellesdriftError
+from fellesdrift.errors import RefusedError
 
 
 def _shown(text: str) -> str:
@@ -36,11 +36,8 @@ class Problem:
         return asdict(self)
 
 
-class ProblemsError(FellesdriftError):
+class ProblemsError(RefusedError):
     """Input refused, with every problem found (each names file, line, field and rule)."""
-
-    exit_code = 1
-    consequence = "nothing was applied"
 
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))

@@ -19,7 +19,7 @@ from fellesdrift.converge import hostvars
 from fellesdrift.converge import run as converge
 from fellesdrift.converge.run import Idempotence
 from fellesdrift.environment import Environment
-from fellesdrift.errors import FellesdriftError
+from fellesdrift.errors import FellesdriftError, RefusedError
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.network import push
 from fellesdrift.paths import ROOT
@@ -35,11 +35,8 @@ from fellesdrift.verify import run as verify
 Say = Callable[[str], Any]
 
 
-class SelectionError(FellesdriftError, ValueError):
+class SelectionError(RefusedError, ValueError):
     """A selection the user asked for that cannot be applied safely; nothing was applied."""
-
-    exit_code = 1
-    consequence = "nothing was applied"
 
 
 class PreflightError(FellesdriftError, RuntimeError):

@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from fellesdrift import environment
-from fellesdrift.errors import FellesdriftError
+from fellesdrift.errors import FellesdriftError, RefusedError
 from fellesdrift.paths import STATE_DIR
 
 ENV_URL = "FELLESDRIFT_BACKEND"
@@ -58,11 +58,8 @@ class BackendError(FellesdriftError, RuntimeError):
     """A backend that cannot be used: one line saying what and what to do."""
 
 
-class BackendSettingError(BackendError):
+class BackendSettingError(RefusedError, BackendError):
     """A backend URL (or the file that holds it) that is not one: input refused."""
-
-    exit_code = 1
-    consequence = "nothing was applied"
 
 
 @dataclass(frozen=True)
