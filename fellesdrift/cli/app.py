@@ -32,6 +32,7 @@ from fellesdrift.cli.common import open_model as _open
 from fellesdrift.cli.common import stack_lines as _stack_lines
 from fellesdrift.cli.display import view
 from fellesdrift.converge import run as converge
+from fellesdrift.converge.idempotence import Idempotence, converge_again, load_waivers
 from fellesdrift.errors import FellesdriftError
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory import migrate as migration
@@ -352,7 +353,7 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
 
 
 def _print_converge(result: converge.ConvergeResult,
-                    idempotence: converge.Idempotence | None) -> None:
+                    idempotence: Idempotence | None) -> None:
     for task in result.changed_tasks:
         console.print(f"  changed {task}", soft_wrap=True, markup=False)
     for failure in result.failures:
@@ -367,7 +368,10 @@ def _print_converge(result: converge.ConvergeResult,
             console.print(f"  [red]second run failed[/] {failure}", soft_wrap=True,
                           markup=False)
         if idempotence.ok:
-            console.print("  idempotent: the second run changed nothing"
+            rerun = idempotence.rerun
+            where = ("" if rerun is None else f" on the {len(rerun)} host(s) the first run "
+                     "changed" if rerun else "; none was needed: the first changed nothing")
+            console.print(f"  idempotent: the second run changed nothing{where}"
                           + (f" ({len(idempotence.waived)} waived)" if idempotence.waived
                              else ""))
     console.print(f"  ansible-runner artifacts: {result.artifacts}", markup=False)
@@ -403,17 +407,20 @@ def converge_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = 
     """Apply the roles to the provisioned hosts through ansible-runner, with live progress per
     host and task and a per-host recap. Each run's artifacts stay under .lab/<env>/ansible/."""
     _, model = _open(env, paths)
-    waivers = converge.load_waivers()
+    waivers = load_waivers()
     hosts_, inventory_file = _provisioned(model, env)
     with view(console, "converge") as progress:
         first = converge.run(env, inventory_file, len(hosts_), progress=progress, limit=limit)
-    second = None
-    if check_idempotence and first.ok:
-        with view(console, "converge again (idempotence)") as progress:
-            second = converge.run(env, inventory_file, len(hosts_), progress=progress,
-                                  limit=limit)
     names = [h.name for h in hosts_ if limit is None or h.name in _limit_names(limit, hosts_)]
-    idempotence = pipeline.record_converge(env, names, first, second, waivers)
+    second, rerun = None, None
+    if check_idempotence and first.ok:
+        def again(chosen: list[str]) -> converge.ConvergeResult:
+            with view(console, "converge again (idempotence)") as progress:
+                return converge.run(env, inventory_file, len(chosen), progress=progress,
+                                    limit=",".join(chosen))
+
+        second, rerun = converge_again(names, first, waivers, again)
+    idempotence = pipeline.record_converge(env, names, first, second, waivers, rerun=rerun)
     ok = first.ok and (idempotence is None or idempotence.ok)
     if as_json:
         data = {**_converge_json(first), "ok": ok}

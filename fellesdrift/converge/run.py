@@ -21,13 +21,10 @@ from typing import Any
 
 import ansible_mitogen
 import ansible_runner
-import yaml
 
 from fellesdrift.access import credentials
-from fellesdrift.errors import RefusedError
 from fellesdrift.paths import PLAYBOOKS, ROOT, lab_dir
 from fellesdrift.progress import START, Progress, silent
-from fellesdrift.results import Result
 
 
 @dataclass(frozen=True)
@@ -286,124 +283,3 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
             artifacts=Path(runner.config.artifact_dir),
             recap=events.recap, changed_tasks=events.changed, failures=events.failures,
             check=check)
-
-
-# --- Idempotence ------------------------------------------------------------------------------
-
-WAIVERS = PLAYBOOKS / "idempotence-waivers.yml"
-
-
-class WaiverError(RefusedError, ValueError):
-    """The waiver file is malformed (one message naming the file, the entry and the field)."""
-
-
-@dataclass(frozen=True)
-class Waiver:
-    role: str
-    task: str
-    reason: str
-
-    def covers(self, task: ChangedTask) -> bool:
-        return task.role == self.role and task.task == self.task
-
-
-def load_waivers(path: Path = WAIVERS) -> list[Waiver]:
-    """The tasks allowed to report changed on a second run, each with its reason."""
-    if not path.exists():
-        return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    entries = data.get("waivers") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        raise WaiverError(f"{path}: expected a mapping with a list `waivers:`")
-    found = []
-    for i, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict):
-            raise WaiverError(f"{path}: waiver {i}: expected a mapping with role, task, reason")
-        for key in ("role", "task", "reason"):
-            if not isinstance(entry.get(key), str) or not entry[key].strip():
-                raise WaiverError(f"{path}: waiver {i}: field {key}: missing or empty; every "
-                                  "waiver names the role, the task and why it may change")
-        extra = set(entry) - {"role", "task", "reason"}
-        if extra:
-            raise WaiverError(f"{path}: waiver {i}: unknown field(s) {', '.join(sorted(extra))}"
-                              "; a waiver has role, task and reason")
-        found.append(Waiver(entry["role"], entry["task"], entry["reason"]))
-    return found
-
-
-@dataclass
-class Idempotence:
-    """What a second run right after the first changed: waived and not waived."""
-
-    changed: list[ChangedTask]
-    waived: list[tuple[ChangedTask, Waiver]]
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.changed and not self.failures
-
-
-def judge(second: ConvergeResult, waivers: list[Waiver]) -> Idempotence:
-    """Judge a second run from its events: every changed task not covered by a waiver."""
-    changed, waived = [], []
-    for task in second.changed_tasks:
-        waiver = next((w for w in waivers if w.covers(task)), None)
-        if waiver is None:
-            changed.append(task)
-        else:
-            waived.append((task, waiver))
-    failures = list(second.failures) if not second.ok else []
-    if not second.ok and not failures:
-        failures.append(f"the second run ended {second.status} (rc {second.rc})")
-    return Idempotence(changed, waived, failures)
-
-
-@dataclass
-class HostConverge(Result):
-    """Whether one host converged: a run and the run right after it both reached it without a
-    failure, and the second changed nothing that no waiver covers."""
-
-    first: HostRecap | None = None
-    second: HostRecap | None = None
-    #: The second run's changed tasks on this host that no waiver covers (None: every change
-    #: of the second run counts).
-    unwaived: int | None = None
-
-    @property
-    def error(self) -> str:
-        if self.first is None:
-            return "missing from the first run"
-        bad = [f"{n} run: {r.failed} failed, {r.unreachable} unreachable"
-               for n, r in (("first", self.first), ("second", self.second))
-               if r is not None and (r.failed or r.unreachable)]
-        if bad:
-            return "; ".join(bad)
-        if self.second is None:
-            return "missing from the second run"
-        again = self.second.changed if self.unwaived is None else self.unwaived
-        return f"not idempotent: the second run changed {again}" if again else ""
-
-    @property
-    def changed(self) -> int:
-        return self.first.changed if self.first is not None else 0
-
-    @property
-    def detail(self) -> str:
-        return self.error or f"changed {self.changed}, then 0"
-
-
-def per_host(names: list[str], first: ConvergeResult, second: ConvergeResult | None = None,
-             idempotence: Idempotence | None = None) -> list[HostConverge]:
-    """Each host's converge over ``first`` and the ``second`` run right after it (without one,
-    no host can have converged: one run cannot show idempotence); ``idempotence``, the second
-    run's judgement, decides which of its changes count."""
-    unwaived: dict[str, int] | None = None
-    if idempotence is not None:
-        unwaived = {name: 0 for name in names}
-        for task in idempotence.changed:
-            unwaived[task.host] = unwaived.get(task.host, 0) + 1
-    return [HostConverge(name, first.recap.get(name),
-                         second.recap.get(name) if second is not None else None,
-                         None if unwaived is None else unwaived.get(name, 0))
-            for name in names]

@@ -15,9 +15,9 @@ from typing import Any
 
 from fellesdrift import environment
 from fellesdrift.access import keys
-from fellesdrift.converge import hostvars
+from fellesdrift.converge import hostvars, idempotence
 from fellesdrift.converge import run as converge
-from fellesdrift.converge.run import Idempotence
+from fellesdrift.converge.idempotence import Idempotence
 from fellesdrift.environment import Environment
 from fellesdrift.errors import FellesdriftError, RefusedError
 from fellesdrift.inventory.model import Inventory
@@ -272,6 +272,7 @@ class Outcome:
             "ansible_changed": conv.changed if conv else 0,
             "changed_tasks": [str(t) for t in conv.changed_tasks] if conv else [],
             "idempotent": idem.ok if idem else None,
+            "second_run_hosts": idem.rerun if idem else None,
             "second_run_changed": [str(t) for t in idem.changed] if idem else [],
             "waived": [{"task": str(t), "reason": w.reason} for t, w in idem.waived]
             if idem else [],
@@ -304,22 +305,24 @@ def _isolated(verdict: verify.HostVerdict) -> bool:
 
 
 def record_converge(env: str, names: list[str], first: converge.ConvergeResult,
-                    second: converge.ConvergeResult | None, waivers: list[converge.Waiver],
-                    every: bool = False) -> converge.Idempotence | None:
-    """Record a converge: with its second run, whether each host converged (idempotent, the
+                    second: converge.ConvergeResult | None,
+                    waivers: list[idempotence.Waiver], every: bool = False,
+                    rerun: list[str] | None = None) -> Idempotence | None:
+    """Record a converge: with its second run (on the ``rerun`` hosts, None: on every host;
+    :func:`idempotence.converge_again`), whether each host converged (idempotent, the
     waivers applied); without one, the hosts the first run failed on, and with ``every`` (`up`,
     whose second run did not happen) every other host as not converged either: a first run
     alone cannot show idempotence. Returns the second run's judgement."""
     if second is None:
-        found = [r for r in converge.per_host(names, first) if every or (
+        found = [r for r in idempotence.per_host(names, first) if every or (
             r.first is not None and (r.first.failed or r.first.unreachable))]
         if found:
             status.record(env, "converge", status.from_results(found))
         return None
-    idempotence = converge.judge(second, waivers)
+    judged = idempotence.judge(second, waivers, rerun)
     status.record(env, "converge", status.from_results(
-        converge.per_host(names, first, second, idempotence)))
-    return idempotence
+        idempotence.per_host(names, first, second, judged)))
+    return judged
 
 
 def record_network(env: str, results: list[push.DeviceResult]) -> None:
@@ -364,7 +367,7 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
     env, folder = environ.name, environ.folder
     preflight()
     environment.remember(environ)  # the later commands on this environment read its inventory
-    waivers = converge.load_waivers()
+    waivers = idempotence.load_waivers()
     settings = stack_settings(environ, model, say)
     outcome = Outcome(provision_all(selection, folder, settings, say, workers,
                                     progress=progress))
@@ -386,17 +389,23 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
     if limit is not None:
         say(f"working on {len(names)} of {len(every)} hosts: {', '.join(names)}")
 
-    def converge_run() -> converge.ConvergeResult:
-        return converge.run(env, inventory, len(names), progress=progress, limit=limit)
+    def converge_on(chosen: list[str]) -> converge.ConvergeResult:
+        say(f"converging again on the {len(chosen)} of {len(names)} hosts the first run or "
+            "the network changed: a second run must change nothing …")
+        return converge.run(env, inventory, len(chosen), progress=progress,
+                            limit=",".join(chosen))
 
     say("converging …")
-    first = outcome.converge = converge_run()
+    first = outcome.converge = converge.run(env, inventory, len(names), progress=progress,
+                                            limit=limit)
     if first.ok:
         say("configuring the network (netmiko) …")
         outcome.network = push.run(model, env, outcome.hosts, workers=8, progress=progress)
-        say("converging again: a second run must change nothing …")
-        second = converge_run()
-        outcome.idempotence = record_converge(env, names, first, second, waivers)
+        second, rerun = idempotence.converge_again(
+            names, first, waivers, converge_on, {r.name for r in outcome.network if r.changed})
+        if not rerun:
+            say("the first run and the network changed nothing: no second run is needed")
+        outcome.idempotence = record_converge(env, names, first, second, waivers, rerun=rerun)
         # In sync: after everything, each router's running configuration still equals the
         # intended one (a dry run: reads, diffs, touches nothing).
         outcome.in_sync = push.run(model, env, outcome.hosts, workers=8, dry_run=True,

@@ -67,6 +67,8 @@ def test_first_up_provisions_converges_and_verifies_every_host(first_up: dict[st
                                                              "e2e.vinje"]
     assert first_up["pulumi_changes"] > 0
     assert first_up["idempotent"] is True, first_up["second_run_changed"]
+    # A first up changes every host, so the second run went to every one of them.
+    assert sorted(first_up["second_run_hosts"]) == sorted(hosts)
     report = Path(first_up["report"])
     assert report.is_file() and "vinje" in report.read_text()
     for h in hosts.values():
@@ -83,6 +85,8 @@ def test_second_up_changes_nothing(first_up: dict[str, Any],
     assert second["pulumi_changes"] == 0
     assert second["ansible_changed"] == 0, second["changed_tasks"]
     assert second["idempotent"] is True
+    # Nothing changed, so the first run was every host's second run.
+    assert second["second_run_hosts"] == []
 
 
 def test_ssh_checks_host_keys(first_up: dict[str, Any]) -> None:

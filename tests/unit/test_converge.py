@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fellesdrift.access import credentials
+from fellesdrift.converge import idempotence
 from fellesdrift.converge import run as converge
 from fellesdrift.provision import hosts
 from fellesdrift.provision.hosts import Host
@@ -44,17 +45,17 @@ def _result(*changed: converge.ChangedTask) -> converge.ConvergeResult:
 
 
 def test_a_second_run_that_changes_nothing_is_idempotent() -> None:
-    assert converge.judge(_result(), []).ok
+    assert idempotence.judge(_result(), []).ok
 
 
 def test_only_waived_changes_are_allowed(tmp_path: Path) -> None:
     waivers = tmp_path / "w.yml"
     waivers.write_text("waivers:\n  - role: monitoring\n    task: Wait for Prometheus\n"
                        "    reason: a probe, never a change\n")
-    loaded = converge.load_waivers(waivers)
+    loaded = idempotence.load_waivers(waivers)
     waived = converge.ChangedTask("overvaking", "monitoring", "Wait for Prometheus", False)
     other = converge.ChangedTask("gis-01", "gis_hosting", "Load the sites", False)
-    judged = converge.judge(_result(waived, other), loaded)
+    judged = idempotence.judge(_result(waived, other), loaded)
     assert not judged.ok
     assert judged.changed == [other]
     assert [(t, w.reason) for t, w in judged.waived] == [(waived, "a probe, never a change")]
@@ -68,12 +69,12 @@ def test_only_waived_changes_are_allowed(tmp_path: Path) -> None:
 def test_a_bad_waiver_file_is_one_clear_error(tmp_path: Path, text: str, says: str) -> None:
     path = tmp_path / "w.yml"
     path.write_text(text)
-    with pytest.raises(converge.WaiverError, match=says):
-        converge.load_waivers(path)
+    with pytest.raises(idempotence.WaiverError, match=says):
+        idempotence.load_waivers(path)
 
 
 def test_the_project_waiver_file_loads() -> None:
-    for waiver in converge.load_waivers():
+    for waiver in idempotence.load_waivers():
         assert waiver.reason.strip()
 
 
@@ -241,3 +242,71 @@ def test_a_check_run_applies_nothing_and_shows_what_would_change(
     assert out.read_text() == "old line\nkeep\n"
     assert [(t.host, t.task) for t in result.changed_tasks] == [("localhost", "Write the file")]
     assert "-old line\n+new line\n keep\n" in result.changed_tasks[0].diff
+
+
+def _run(recap: dict[str, tuple[int, int]], *changed: converge.ChangedTask
+         ) -> converge.ConvergeResult:
+    """A run's result: per host (ok, changed), and its changed tasks."""
+    return converge.ConvergeResult(
+        "successful", 0, Path("."),
+        {h: converge.HostRecap(ok=ok, changed=n) for h, (ok, n) in recap.items()}, list(changed))
+
+
+_PROBE = idempotence.Waiver("monitoring", "Wait for Prometheus", "a probe, never a change")
+
+
+def test_the_second_run_goes_only_to_the_hosts_something_changed() -> None:
+    first = _run({"dns": (20, 2), "gis": (30, 0), "mon": (25, 1), "rtr": (15, 0)},
+                 converge.ChangedTask("dns", "dns_ntp", "Write the zone", False),
+                 converge.ChangedTask("dns", "dns_ntp", "Reload bind", True),
+                 converge.ChangedTask("mon", "monitoring", "Wait for Prometheus", False))
+    names = ["dns", "gis", "mon", "rtr", "new"]
+    # dns changed; mon changed only what a waiver covers; rtr was pushed to by the network
+    # phase; `new` is missing from the first run's recap.
+    assert idempotence.to_rerun(names, first, [_PROBE], touched={"rtr"}) == ["dns", "rtr",
+                                                                              "new"]
+    assert idempotence.to_rerun(names, first, [], touched=()) == ["dns", "mon", "new"]
+
+
+def test_a_first_run_that_changed_nothing_is_its_own_second_run() -> None:
+    first = _run({"dns": (20, 0), "gis": (30, 0)})
+    ran: list[list[str]] = []
+
+    def run_on(chosen: list[str]) -> converge.ConvergeResult:
+        ran.append(chosen)
+        return _run({h: (1, 0) for h in chosen})
+
+    second, rerun = idempotence.converge_again(["dns", "gis"], first, [], run_on)
+    assert (ran, rerun) == ([], [])
+    judged = idempotence.judge(second, [], rerun)
+    assert judged.ok
+    verdicts = idempotence.per_host(["dns", "gis"], first, second, judged)
+    assert [(v.name, v.ok, v.detail) for v in verdicts] == [
+        ("dns", True, "changed nothing"), ("gis", True, "changed nothing")]
+
+
+def test_a_change_on_the_rerun_fails_that_host_and_no_other() -> None:
+    zone = converge.ChangedTask("dns", "dns_ntp", "Write the zone", False)
+    first = _run({"dns": (20, 1), "gis": (30, 0)}, zone)
+
+    def run_on(chosen: list[str]) -> converge.ConvergeResult:
+        assert chosen == ["dns"]
+        return _run({"dns": (20, 1)}, zone)  # it changes the zone again: not idempotent
+
+    second, rerun = idempotence.converge_again(["dns", "gis"], first, [], run_on)
+    assert sorted(second.recap) == ["dns", "gis"]
+    judged = idempotence.judge(second, [], rerun)
+    assert not judged.ok
+    assert judged.changed == [zone]
+    verdicts = {v.name: v for v in idempotence.per_host(["dns", "gis"], first, second, judged)}
+    assert verdicts["dns"].error == "not idempotent: the second run changed 1"
+    assert verdicts["gis"].ok
+
+
+def test_waived_changes_of_a_host_not_rerun_are_shown_as_waived() -> None:
+    probe = converge.ChangedTask("mon", "monitoring", "Wait for Prometheus", False)
+    first = _run({"mon": (25, 1)}, probe)
+    second, rerun = idempotence.converge_again(["mon"], first, [_PROBE],
+                                               lambda chosen: pytest.fail(str(chosen)))
+    judged = idempotence.judge(second, [_PROBE], rerun)
+    assert judged.ok and [t for t, _ in judged.waived] == [probe]

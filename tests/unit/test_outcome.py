@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fellesdrift.cli import app as cli
+from fellesdrift.converge import idempotence
 from fellesdrift.converge import run as converge
 from fellesdrift.pipeline.job import Outcome
 from fellesdrift.provision import stacks as provision
@@ -33,7 +34,7 @@ def test_the_first_failed_phase_is_named() -> None:
     outcome = Outcome([provision.StackResult("lab.vinje", {"same": 4})], hosts=[HOST],
                       converge=_converged(), every=10)
     assert outcome.failed == "idempotence"  # the second converge never ran
-    outcome.idempotence = converge.Idempotence([], [])
+    outcome.idempotence = idempotence.Idempotence([], [])
     assert outcome.failed == "verify"  # no verdict for the host
     passed = verify.HostVerdict(HOST.name)
     for suite in ("test_site_client", "test_links"):
@@ -47,7 +48,7 @@ def test_the_first_failed_phase_is_named() -> None:
 
 def test_a_neighbour_that_reaches_the_selected_municipality_fails_the_run() -> None:
     outcome = Outcome([], hosts=[HOST], converge=_converged(),
-                      idempotence=converge.Idempotence([], []), every=10)
+                      idempotence=idempotence.Idempotence([], []), every=10)
     passed = verify.HostVerdict(HOST.name)
     passed.add(verify.Case("test_site_client", "test_x", "passed"))
     passed.function = "site_client"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fellesdrift import paths
-from fellesdrift.converge import run as converge
+from fellesdrift.converge import idempotence
 from fellesdrift.converge.run import ConvergeResult, HostRecap
 from fellesdrift.inventory import load as inventory
 from fellesdrift.network.push import DeviceResult
@@ -173,12 +173,12 @@ def test_any_phase_is_recorded_from_its_results() -> None:
         "c": HostRecap(ok=1, failed=1)})
     second = ConvergeResult("successful", 0, Path("."), {
         "a": HostRecap(ok=5), "b": HostRecap(ok=5, changed=1), "c": HostRecap(ok=1)})
-    conv = status.from_results(converge.per_host(["a", "b", "c", "d"], first, second))
+    conv = status.from_results(idempotence.per_host(["a", "b", "c", "d"], first, second))
     assert conv["a"] == PhaseResult(True, "changed 5, then 0", conv["a"].at)
     assert not conv["b"].ok and "second run changed 1" in conv["b"].detail
     assert not conv["c"].ok and "first run: 1 failed" in conv["c"].detail
     assert not conv["d"].ok and "missing from the first run" in conv["d"].detail
-    alone = status.from_results(converge.per_host(["a"], first))
+    alone = status.from_results(idempotence.per_host(["a"], first))
     assert not alone["a"].ok and alone["a"].detail == "missing from the second run"
 
     net = status.from_results([DeviceResult("r1", "unchanged"), DeviceResult("r2", "changed"),
