@@ -1,5 +1,8 @@
-"""`fellesdrift up` refuses, as a command, before any lab work: outside a window, and with a
-plan whose inputs changed. Neither needs a lab; each checks that nothing was made."""
+"""`fellesdrift up` refuses, as a command, before any lab work: outside a window, with a plan
+whose inputs changed, with a broken audit log. None needs a lab; each checks that nothing was
+made. Each `up` runs in an environment that cannot provision anything (a Proxmox one under
+Pulumi's mocks, without a cluster's settings: its driver refuses before any stack), so a refusal
+that regressed fails at once, with another message, instead of building a lab."""
 
 from __future__ import annotations
 
@@ -21,6 +24,19 @@ from fellesdrift.pipeline import job as pipeline
 from fellesdrift.provision import stacks as provision
 
 ENV = "chgt"
+#: Environment ENV, which cannot provision anything (see the module's docstring).
+UNPROVISIONABLE = f"{ENV}:\n  driver: proxmox\n  mocks: true\n"
+
+
+@pytest.fixture(autouse=True)
+def unprovisionable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every `fellesdrift up` here reads an environments.yaml naming ENV as UNPROVISIONABLE
+    (and what an `up` that got past its refusal kept of ENV goes after the test)."""
+    file = tmp_path / "environments.yaml"
+    file.write_text(UNPROVISIONABLE)
+    monkeypatch.setenv("FELLESDRIFT_ENVIRONMENTS", str(file))
+    yield
+    shutil.rmtree(paths.lab_dir(ENV), ignore_errors=True)
 
 
 def fellesdrift(*args: str) -> subprocess.CompletedProcess[str]:
