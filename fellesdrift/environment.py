@@ -10,12 +10,22 @@ driver's settings.
         proxmoxNode: pve1
       mocks: true                # plan declares under Pulumi's mocks (no engine, no cluster)
       backend: postgres://fellesdrift@db.example:5432/state?sslmode=verify-full
+      execution_nodes:           # converge these municipalities' hosts from a node near them
+        - name: exec-vest
+          host: 10.20.0.180      # reached over SSH with the environment's key and known_hosts
+          user: root             # the default
+          municipalities: [tokke, vinje]
 
 ``backend`` is where the environment's Pulumi state (and its audit log) is kept: the file
 backend under ``.state/`` when it is left out, or a ``postgres://`` URL a team shares. This file
 is in git, so the URL holds no password (``PGPASSWORD`` or a 0600 ``PGPASSFILE`` gives it);
 :func:`fellesdrift.provision.backend.for_environment` reads it, after the process environment's
 ``FELLESDRIFT_BACKEND``/``FELLESDRIFT_BACKEND_FILE`` (docs/scaling.md).
+
+``execution_nodes`` are hosts carrying the locked Ansible (ansible-runner's worker) that
+converge the hosts of the municipalities each serves, over ansible-runner's
+``transmit | worker | process`` protocol (:mod:`fellesdrift.converge.nodes`, docs/scaling.md);
+every other host is converged from this machine. A municipality is served by one node at most.
 
 An environment it does not name is a lab on ``inventories/``. ``fellesdrift up --env E PATH…``
 keeps PATH as E's inventory (in ``.lab/E/environment.json``), so every later command on E
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,11 +53,31 @@ DEFAULT_DRIVER = "lab"
 
 
 #: The keys an environment may have.
-KEYS = ("driver", "inventory", "settings", "mocks", "backend")
+KEYS = ("driver", "inventory", "settings", "mocks", "backend", "execution_nodes")
+#: The fields of one execution node (``user`` may be left out: root).
+NODE_FIELDS = ("name", "host", "user", "municipalities")
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 class EnvironmentFileError(RefusedError, ValueError):
     """environments.yaml says something that is not an environment."""
+
+
+@dataclass(frozen=True)
+class ExecutionNode:
+    """A host that converges the hosts of ``municipalities`` (ansible-runner's worker)."""
+
+    name: str
+    #: Its address (or DNS name) for SSH, with the environment's key and known_hosts.
+    host: str
+    municipalities: tuple[str, ...]
+    user: str = "root"
+    #: Where it is defined, for messages: ``environments.yaml:LINE:COL: ENV.execution_nodes[I]``.
+    at: str = ""
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +94,8 @@ class Environment:
     backend: str | None = None
     #: Where ``backend`` is set, for messages: ``environments.yaml:LINE:COL: NAME.backend``.
     backend_at: str = ""
+    #: The execution nodes and the municipalities each serves (none: everything runs here).
+    execution_nodes: tuple[ExecutionNode, ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -92,9 +125,9 @@ def _value(mapping: yaml.Node, key: str) -> yaml.Node | None:
     return found[-1] if found else None
 
 
-def _defined(name: str) -> tuple[dict[str, Any], dict[str, str]] | None:
-    """Environment ``name``'s entry in environments.yaml, and where each of its keys' values
-    is (file:line:col); None when the file does not name it."""
+def _defined(name: str) -> tuple[dict[str, Any], dict[str, str], yaml.Node] | None:
+    """Environment ``name``'s entry in environments.yaml, where each of its keys' values is
+    (file:line:col) and its composed node; None when the file does not name it."""
     if not FILE.exists():
         return None
     text = FILE.read_text(encoding="utf-8")
@@ -130,7 +163,74 @@ def _defined(name: str) -> tuple[dict[str, Any], dict[str, str]] | None:
             "postgres://user@host:5432/database (its password in PGPASSWORD or a 0600 "
             "PGPASSFILE, never here), or leave the key out for the file backend under .state/ "
             "[environment-backend]")
-    return entry, at
+    return entry, at, node
+
+
+_NODE_RULE = "[environment-execution-nodes]"
+_NODE_SHAPE = ("a list of mappings, each `name: exec-01`, `host: ADDRESS`, `municipalities: "
+               "[slug, …]` (and `user:`, root when left out)")
+
+
+def _nodes(name: str, node: yaml.Node | None, entry: dict[str, Any]) -> tuple[ExecutionNode, ...]:
+    """The environment's ``execution_nodes``, each field checked; the first wrong one is
+    refused with its place (file:line:col), what is wrong and what would be right."""
+    if node is None or "execution_nodes" not in entry:
+        return ()
+    value = entry["execution_nodes"]
+    where = f"{name}.execution_nodes"
+
+    def refuse(at: yaml.Node, field: str, wrong: str, right: str) -> EnvironmentFileError:
+        return EnvironmentFileError(f"{_at(at)}: {field}: {wrong}; {right} {_NODE_RULE}")
+
+    if not isinstance(value, list) or not isinstance(node, yaml.SequenceNode) or not value:
+        raise refuse(node, where, f"{value!r} is not a list of execution nodes",
+                     f"write {_NODE_SHAPE}, or leave the key out to converge everything here")
+    found: list[ExecutionNode] = []
+    served: dict[str, str] = {}
+    for i, (item, item_node) in enumerate(zip(value, node.value, strict=True)):
+        field = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise refuse(item_node, field, f"{item!r} is not a mapping", f"write {_NODE_SHAPE}")
+        for key in item:
+            if key not in NODE_FIELDS:
+                key_node = next(k for k, _ in item_node.value if str(k.value) == str(key))
+                raise refuse(key_node, f"{field}.{key}", "unknown field",
+                             f"an execution node has {', '.join(NODE_FIELDS)}")
+        for key in ("name", "host", "municipalities"):
+            if key not in item:
+                raise refuse(item_node, f"{field}.{key}", "missing",
+                             "every execution node has a name, a host and its municipalities")
+        for key in ("name", "host", "user"):
+            text = item.get(key, "root")
+            if not (isinstance(text, str) and text.strip() and len(text.split()) == 1):
+                raise refuse(_value(item_node, key) or item_node, f"{field}.{key}",
+                             f"{text!r} is not one word",
+                             "write a name, an address or DNS name, a user name, without spaces")
+        if item["name"] in {n.name for n in found}:
+            raise refuse(_value(item_node, "name") or item_node, f"{field}.name",
+                         f"{item['name']!r} is named twice", "give each node its own name")
+        slugs = item.get("municipalities")
+        slugs_node = _value(item_node, "municipalities") or item_node
+        if not (isinstance(slugs, list) and slugs):
+            raise refuse(slugs_node, f"{field}.municipalities",
+                         f"{slugs!r} is not a list of municipalities",
+                         "list the slugs of the municipalities it converges, e.g. [tokke, vinje]")
+        for j, slug in enumerate(slugs):
+            slug_node = slugs_node.value[j] if isinstance(slugs_node, yaml.SequenceNode) \
+                else slugs_node
+            if not (isinstance(slug, str) and _SLUG.fullmatch(slug)):
+                raise refuse(slug_node, f"{field}.municipalities[{j}]",
+                             f"{slug!r} is not a municipality's slug",
+                             "write the slug the inventory gives it (lower case, digits, -)")
+            if slug in served:
+                raise refuse(slug_node, f"{field}.municipalities[{j}]",
+                             f"{slug} is served by {served[slug]} already",
+                             "a municipality is converged by one node at most")
+            served[slug] = item["name"]
+        found.append(ExecutionNode(item["name"].strip(), item["host"].strip(), tuple(slugs),
+                                   str(item.get("user", "root")).strip(),
+                                   f"{_at(item_node)}: {field}"))
+    return tuple(found)
 
 
 def _paths(value: Any) -> tuple[Path, ...]:
@@ -141,15 +241,18 @@ def _paths(value: Any) -> tuple[Path, ...]:
 def get(name: str, inventory: list[Path] | None = None) -> Environment:
     """Environment ``name``; ``inventory`` (given on the command line) wins over the folder its
     last ``up`` kept, which wins over environments.yaml, which wins over ``inventories/``."""
-    entry, at = _defined(name) or ({}, {})
+    defined = _defined(name)
+    entry, at, node = defined if defined else ({}, {}, None)
     backend = entry.get("backend")
+    nodes = _nodes(name, _value(node, "execution_nodes") if node else None, entry)
     env = Environment(
         name, str(entry.get("driver", DEFAULT_DRIVER)),
         _paths(entry["inventory"]) if "inventory" in entry else (paths.INVENTORIES,),
         {str(k): str(v) for k, v in (entry.get("settings") or {}).items()},
         bool(entry.get("mocks", False)),
         backend.strip() if backend else None,
-        f"{at['backend']}: {name}.backend" if backend else "")
+        f"{at['backend']}: {name}.backend" if backend else "",
+        nodes)
     if inventory:
         return replace(env, inventory=tuple(inventory))
     recorded = _recorded(name)

@@ -10,10 +10,12 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,10 @@ from typing import Any
 import ansible_mitogen
 import ansible_runner
 
+from fellesdrift import environment
 from fellesdrift.access import credentials
+from fellesdrift.converge import nodes as remote
+from fellesdrift.environment import ExecutionNode
 from fellesdrift.paths import PLAYBOOKS, ROOT, lab_dir
 from fellesdrift.progress import START, Progress, silent
 
@@ -62,6 +67,9 @@ class ConvergeResult:
     check: bool = False
     """A check-mode run (``--check --diff``): nothing was applied; changed_tasks are the tasks
     that would change, each with its diff."""
+    shards: list[Path] = field(default_factory=list)
+    """The artifacts of each shard of the run: this machine's, then each execution node's
+    (one, ``artifacts``, for a run that used no node)."""
 
     @property
     def ok(self) -> bool:
@@ -221,12 +229,96 @@ def _cancelled_by_signal() -> Iterator[Callable[[], bool]]:
 def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
         progress: Progress = silent, limit: str | None = None,
         settings: dict[str, str] | None = None, forks: int | None = None,
-        check: bool = False) -> ConvergeResult:
+        check: bool = False, nodes: Sequence[ExecutionNode] | None = None) -> ConvergeResult:
     """Run one playbook against the inventory of ``hosts`` hosts (forks sized to them), or
     the ``limit`` pattern of it; the last 20 runs' artifacts stay under .lab/<env>/ansible.
     ``settings``/``forks`` replace the project's Ansible settings (the benchmark compares).
     ``check`` runs it in check mode with diffs (``--check --diff``): nothing is applied, and
-    the result's changed_tasks are what would change, each with its diff."""
+    the result's changed_tasks are what would change, each with its diff.
+
+    The hosts of the municipalities an execution node serves (``nodes``; by default the
+    environment's, none with ``settings``) are converged from that node, each node's shard at
+    the same time as this machine's (:mod:`fellesdrift.converge.nodes`); the shards' events
+    make one result, as one run's would (:func:`merge`)."""
+    if nodes is None:
+        nodes = environment.get(env).execution_nodes if settings is None else ()
+    shards = remote.split(remote.inventory_groups(inventory, limit), nodes) if nodes else []
+    if not any(shard.node for shard in shards):
+        return _run_here(env, inventory, hosts, playbook, progress, limit, settings, forks,
+                         check)
+    ident = uuid.uuid4().hex
+    data_dir = lab_dir(env) / "ansible"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, ConvergeResult] = {}
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def on_node(shard: remote.Shard) -> None:
+        assert shard.node is not None
+        events = _Events(progress)
+        try:
+            out = remote.run_remote(env, shard.node, inventory, ROOT, playbook, data_dir,
+                                    f"{ident}.{shard.node.name}", shard.hosts, events,
+                                    forks or max(5, min(50, len(shard.hosts))),
+                                    "--check --diff" if check else None, procs=procs)
+        except Exception as e:  # the node's own trouble fails its shard, never the others
+            out = remote.Outcome("error", 1, data_dir / "artifacts" / f"{ident}."
+                                 f"{shard.node.name}", f"execution node {shard.node.name} "
+                                 f"({shard.node.destination}, {shard.node.at}): {e}")
+        if out.problem:
+            events.failures.append(out.problem)
+        for host in shard.hosts if out.problem else ():
+            progress(PHASE, host, "unreachable", out.problem)
+        results[shard.name] = _result(events, out.status, out.rc, out.artifacts, check)
+
+    threads = [threading.Thread(target=on_node, args=(shard,), daemon=True)
+               for shard in shards if shard.node]
+    for thread in threads:
+        thread.start()
+    try:
+        here = next((shard for shard in shards if shard.node is None), None)
+        if here is not None:
+            results[here.name] = _run_here(env, inventory, len(here.hosts), playbook, progress,
+                                           ",".join(here.hosts), settings, forks, check,
+                                           ident)
+        for thread in threads:
+            thread.join()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+    return merge([results[shard.name] for shard in shards])
+
+
+def merge(parts: Sequence[ConvergeResult]) -> ConvergeResult:
+    """The shards' results as one run's: every host's recap, the changed tasks and failures in
+    shard order, the first failed status and rc; its artifacts are the first shard's, and
+    ``shards`` names every shard's."""
+    worst = next((p for p in parts if p.status != "successful" or p.rc), parts[0])
+    recap: dict[str, HostRecap] = {}
+    for part in parts:
+        recap.update(part.recap)
+    return ConvergeResult(
+        status=worst.status, rc=worst.rc, artifacts=parts[0].artifacts, recap=recap,
+        changed_tasks=[t for p in parts for t in p.changed_tasks],
+        failures=[f for p in parts for f in p.failures], check=any(p.check for p in parts),
+        shards=[p.artifacts for p in parts])
+
+
+def _result(events: _Events, status: str, rc: int, artifacts: Path,
+            check: bool) -> ConvergeResult:
+    if rc and not events.failures:
+        stdout = artifacts / "stdout"
+        tail = stdout.read_text(errors="replace") if stdout.exists() else ""
+        events.failures.append(f"ansible-playbook exited {rc}: {tail.strip()[-500:]}")
+    return ConvergeResult(status=status, rc=rc, artifacts=artifacts, recap=events.recap,
+                          changed_tasks=events.changed, failures=events.failures, check=check,
+                          shards=[artifacts])
+
+
+def _run_here(env: str, inventory: Path, hosts: int, playbook: str, progress: Progress,
+              limit: str | None, settings: dict[str, str] | None, forks: int | None,
+              check: bool, ident: str | None = None) -> ConvergeResult:
+    """Run the playbook from this machine (see :func:`run`)."""
     data_dir = lab_dir(env) / "ansible"
     data_dir.mkdir(parents=True, exist_ok=True)
     # ansible-runner never overwrites the inputs it dumped into env/ on an earlier run.
@@ -264,6 +356,7 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
             quiet=True,
             event_handler=events,
             rotate_artifacts=20,
+            ident=ident,
         )
         with credentials.passphrase_service() as (withheld, channel), \
                 _cancelled_by_signal() as cancelled:
@@ -275,11 +368,5 @@ def run(env: str, inventory: Path, hosts: int, playbook: str = "site.yml",
         if runner.canceled:
             raise KeyboardInterrupt(f"converge cancelled; ansible-playbook stopped "
                                     f"(artifacts: {runner.config.artifact_dir})")
-        if runner.rc and not events.failures:
-            tail = (Path(runner.config.artifact_dir) / "stdout").read_text(errors="replace")
-            events.failures.append(f"ansible-playbook exited {runner.rc}: {tail.strip()[-500:]}")
-        return ConvergeResult(
-            status=runner.status, rc=runner.rc or 0,
-            artifacts=Path(runner.config.artifact_dir),
-            recap=events.recap, changed_tasks=events.changed, failures=events.failures,
-            check=check)
+        return _result(events, runner.status, runner.rc or 0,
+                       Path(runner.config.artifact_dir), check)

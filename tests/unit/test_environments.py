@@ -130,16 +130,17 @@ NOT_A_URL = ("; write postgres://user@host:5432/database (its password in PGPASS
     ("pg:\n  backend: 5432\n", "2:12", f"pg.backend: 5432 is not a URL{NOT_A_URL}"),
     ("pg:\n  backend: ''\n", "2:12", f"pg.backend: '' is not a URL{NOT_A_URL}"),
     ("pg:\n  driver: lab\n  backnd: postgres://db/state\n", "3:3",
-     "pg: unknown key 'backnd'; an environment has driver, inventory, settings, mocks, backend "
-     "[environment-key]"),
+     "pg: unknown key 'backnd'; an environment has driver, inventory, settings, mocks, backend, "
+     "execution_nodes [environment-key]"),
     ("pg:\n  driver: lab\n  backend: postgres://db/state\n   mocks: true\n", "4:9",
      "not YAML (mapping values are not allowed here) [environment-yaml]"),
     ("pg:\n  driver: lab\n  5: x\n", "3:3",
-     "pg: unknown key 5; an environment has driver, inventory, settings, mocks, backend "
-     "[environment-key]"),
+     "pg: unknown key 5; an environment has driver, inventory, settings, mocks, backend, "
+     "execution_nodes [environment-key]"),
     ("- pg\n", "1:1", "a mapping of environment names is expected [environment-file]"),
     ("lab:\n  driver: lab\npg: postgres://db/state\n", "3:5",
-     "pg: expected a mapping of driver, inventory, settings, mocks, backend [environment-file]"),
+     "pg: expected a mapping of driver, inventory, settings, mocks, backend, execution_nodes "
+     "[environment-file]"),
 ])
 def test_a_mistake_in_environments_yaml_is_one_line_at_its_place(
         environments: Path, text: str, where: str, message: str) -> None:
