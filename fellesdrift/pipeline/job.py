@@ -173,6 +173,8 @@ def provision_all(selection: Selection, folder: Path, settings: provision.StackS
 
     def one(target: str) -> provision.StackResult:
         say(f"{provision.stack_name(settings.env, target)} …")
+        if act is provision.up and target == provision.CORE and not selection.core:
+            return provision.up(target, folder, settings, wait=say)  # for sizing: waits its turn
         return act(target, folder, settings)
 
     results = []

@@ -7,10 +7,13 @@ The stacks' outputs are the only way hosts become known to the phases after this
 from __future__ import annotations
 
 import os
+import random
 import re
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,14 @@ from fellesdrift.provision import backend, engine
 from fellesdrift.results import Result
 
 CORE = "core"
+#: How long an apply that waits for another run's lock (the core applied only for sizing) waits
+#: at most, in seconds: this variable, else :data:`LOCK_WAIT`.
+LOCK_WAIT_VAR = "FELLESDRIFT_LOCK_WAIT"
+LOCK_WAIT = 900.0
+#: How often a wait asks the backend whether the lock is free, and how often it says so.
+_POLL, _TELL = 1.0, 30.0
+
+Say = Callable[[str], object]
 
 
 @dataclass(frozen=True)
@@ -115,14 +126,18 @@ def explain(stack: str, err: Exception) -> str:
     text = backend.redact(str(err))
     if "locked by" in text or "currently locked" in text:
         holder = re.search(r"([\w.-]+@[\w.-]+[^\n]*?\(pid \d+\))", text)
-        who = holder.group(1) if holder else "another process"
-        return (f"{stack} is locked by {who}: another `fellesdrift up` is applying it. Wait for "
-                f"it; if that process is gone, clear the stale lock with "
-                f"`fellesdrift recover --stack {stack}`")
+        return _locked(stack, holder.group(1) if holder else "another process")
     if "pending operations" in text or "interrupted" in text:
         return (f"{stack} has operations a killed run left pending; run "
                 f"`fellesdrift recover --stack {stack}`, then `fellesdrift up` again")
     return f"{stack}: {_error_lines(text) or text.strip()[-600:]}"
+
+
+def _locked(stack: str, who: str, waited: str = "") -> str:
+    return (f"{stack} is {'still ' if waited else ''}locked by {who}{waited}: another "
+            f"`fellesdrift up` is applying it{'; nothing was applied' if waited else ''}. Wait "
+            f"for it; if that process is gone, clear the stale lock with "
+            f"`fellesdrift recover --stack {stack}`")
 
 
 #: What the engine wraps a program's own error in, and its generic closing lines.
@@ -145,16 +160,98 @@ def _error_lines(text: str) -> str:
     return " / ".join(found[-3:])
 
 
-def up(target: str, inventory: Path, settings: StackSettings) -> StackResult:
-    """Apply one stack and return what changed and its hosts."""
+def lock_wait() -> float:
+    """How long a waiting apply waits for another run's lock (:data:`LOCK_WAIT_VAR`)."""
+    value = os.environ.get(LOCK_WAIT_VAR, "").strip()
+    try:
+        seconds = float(value) if value else LOCK_WAIT
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ProvisionError(f"{LOCK_WAIT_VAR}={value!r}: not a number of seconds to wait for "
+                             f"another run's lock; give one such as {LOCK_WAIT:.0f} (or leave "
+                             "it out) [lock-wait]")
+    return seconds
+
+
+@dataclass
+class _Wait:
+    """An apply waiting for the other runs' locks on its stack to go (pkg/backend/diy/lock.go:
+    the engine refuses a stack while a lock object of another run exists)."""
+
+    stack: str
+    store: backend.Backend
+    say: Say
+    limit: float
+    started: float | None = None
+    told: float = float("-inf")
+
+    def until_free(self) -> str:
+        """Return "" once no other run holds the stack; or, applying nothing, why the wait
+        ended without that: its holder is a run of this machine that is gone, or the wait
+        reached its limit."""
+        while locks := self.store.locks(self.stack):
+            lock = locks[0]
+            since = _since(lock.holder.get("timestamp"))
+            if lock.holder and not _alive(lock.holder):
+                return (f"{self.stack} is locked by {lock.who}{since}, which is no longer "
+                        f"running (a killed run's lock); nothing was applied. Clear it with "
+                        f"`fellesdrift recover --stack {self.stack}`, then apply again")
+            now = time.monotonic()
+            self.started = now if self.started is None else self.started
+            waited = now - self.started
+            if waited >= self.limit:
+                return _locked(self.stack, lock.who, f"{since} after a wait of "
+                               f"{self.limit:g} s ({LOCK_WAIT_VAR})")
+            if now - self.told >= _TELL:
+                self.say(f"waiting for {self.stack}, held by {lock.who}{since}: "
+                         f"{waited:.0f} s so far, at most {self.limit:g} s")
+                self.told = now
+            time.sleep(_POLL)
+        return ""
+
+
+def _since(timestamp: object) -> str:
+    """' since <when, UTC>' of a lock's timestamp (Go's RFC 3339), or "" if it has none."""
+    try:
+        when = datetime.fromisoformat(str(timestamp)).astimezone(UTC)
+    except ValueError:
+        return ""
+    return f" since {when:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def up(target: str, inventory: Path, settings: StackSettings, wait: Say | None = None
+       ) -> StackResult:
+    """Apply one stack and return what changed and its hosts.
+
+    A stack another run holds (its lock in the backend) fails at once, naming the holder.
+    With ``wait`` (the core applied only for sizing, ``pipeline.job.Selection.sizes_core``) it
+    is waited for instead, said through ``wait`` every 30 s (who holds it, since when, how long
+    so far), and applied once free; a wait that reaches :func:`lock_wait` seconds, or whose
+    holder is a run of this machine that is gone, fails the stack naming the holder and
+    applies nothing."""
     if settings.mocks:
         raise ProvisionError(f"environment {settings.env} is declared under Pulumi's mocks "
                              "only (environments.yaml: mocks): `plan` it; `up` needs its "
                              f"{settings.driver} driver's real target")
+    waiting = None if wait is None else _Wait(
+        stack_name(settings.env, target), backend.for_environment(settings.env), wait,
+        lock_wait())
     stack = open_stack(settings.env, target)
     _configure(stack, target, inventory, settings)
-    # refresh first: a host removed or changed behind our back is made right, not assumed.
-    result = stack.up(color="never", suppress_progress=True, refresh=True)
+    while True:
+        if waiting and (ended := waiting.until_free()):
+            return StackResult(stack.name, error=ended)
+        try:
+            # refresh first: a host removed or changed behind our back is made right.
+            result = stack.up(color="never", suppress_progress=True, refresh=True)
+            break
+        except auto.errors.ConcurrentUpdateError:
+            if not waiting:
+                raise
+            # Taken between our look and the engine's (or by a run that started in the same
+            # instant: both back off): wait again, not in step with the other.
+            time.sleep(random.uniform(0, _POLL))
     changes = {str(op): n for op, n in (result.summary.resource_changes or {}).items()}
     hosts = result.outputs.get("hosts")
     return StackResult(stack.name, changes, list(hosts.value) if hosts is not None else [],
