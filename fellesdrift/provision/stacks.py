@@ -234,14 +234,14 @@ def up(target: str, inventory: Path, settings: StackSettings, wait: Say | None =
         raise ProvisionError(f"environment {settings.env} is declared under Pulumi's mocks "
                              "only (environments.yaml: mocks): `plan` it; `up` needs its "
                              f"{settings.driver} driver's real target")
-    waiting = None if wait is None else _Wait(
-        stack_name(settings.env, target), backend.for_environment(settings.env), wait,
-        lock_wait())
+    name = stack_name(settings.env, target)
+    waiting = None if wait is None else _Wait(name, backend.for_environment(settings.env), wait,
+                                              lock_wait())
+    if waiting and (ended := waiting.until_free()):  # before the engine starts
+        return StackResult(name, error=ended)
     stack = open_stack(settings.env, target)
     _configure(stack, target, inventory, settings)
     while True:
-        if waiting and (ended := waiting.until_free()):
-            return StackResult(stack.name, error=ended)
         try:
             # refresh first: a host removed or changed behind our back is made right.
             result = stack.up(color="never", suppress_progress=True, refresh=True)
@@ -249,9 +249,11 @@ def up(target: str, inventory: Path, settings: StackSettings, wait: Say | None =
         except auto.errors.ConcurrentUpdateError:
             if not waiting:
                 raise
-            # Taken between our look and the engine's (or by a run that started in the same
-            # instant: both back off): wait again, not in step with the other.
+            # Taken since we looked (or by a run that started in the same instant: both back
+            # off): wait again, not in step with the other.
             time.sleep(random.uniform(0, _POLL))
+            if ended := waiting.until_free():
+                return StackResult(name, error=ended)
     changes = {str(op): n for op, n in (result.summary.resource_changes or {}).items()}
     hosts = result.outputs.get("hosts")
     return StackResult(stack.name, changes, list(hosts.value) if hosts is not None else [],
