@@ -13,8 +13,10 @@ team would. Both provision through ``pipeline.provision_all``, the provision pha
 the tier's time), against env ``pg`` on 10.106.0.0/16, and record their applies in the audit log
 through the change package as `up` does (``Apply.done``).
 
-Proves: the two checkouts apply two municipalities at the same time and both succeed; a second
-provision of a stack another run holds fails naming the holder; what one checkout wrote the
+Proves: the two checkouts apply two municipalities at the same time and both succeed, though
+both subscribe to GIS hosting, so both apply the core's stack too (for sizing): the one that
+finds the core's lock held waits for it, saying who holds it, then applies; an explicit
+provision of a stack another run holds fails at once naming the holder; what one checkout wrote the
 other reads (`fellesdrift plan` there shows no changes); the stacks' secrets are ciphertext in
 the table; the audit log is kept with the state: one row per apply in the same database, both
 checkouts read the same records, the table refuses UPDATE, DELETE and TRUNCATE, no checkout has
@@ -68,9 +70,12 @@ reason = os.environ.get("PG_E2E_AUDIT")  # record this apply in the audit log, a
 applying = reason and changes.start(model, "pg", selection, [folder], None, reason)
 settings = pipeline.stack_settings(environment.get("pg", [folder]), model, say=lambda _: None)
 go = Path(os.environ.get("PG_E2E_GO", ""))
-while go.name and not go.exists():  # prepared: the stack's run starts when the test says go
+if go.name:  # prepared: the stack's run starts when the test says go
+    go.with_name(go.name + ".ready").touch()
+while go.name and not go.exists():
     time.sleep(0.05)
-results = pipeline.provision_all(selection, folder, settings, say=lambda _: None, workers=2)
+results = pipeline.provision_all(selection, folder, settings, workers=2,
+                                 say=lambda line: print(line, file=sys.stderr, flush=True))
 if applying:  # the record `up` writes when a run ends after provision (here: no converge)
     made = [hosts.Host.from_output(h) for r in results for h in r.hosts]
     applying.done(pipeline.Outcome(results, hosts=made), None)
@@ -175,11 +180,36 @@ class Checkout:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def results(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
+def results(proc: subprocess.Popen[str], said: list[str] | None = None
+            ) -> list[dict[str, Any]]:
+    """The stacks' results of a provision; ``said``: gets the lines it said on the way."""
     out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-4000:]
+    if said is not None:
+        said += err.splitlines()
     found: list[dict[str, Any]] = json.loads(out.strip().splitlines()[-1])
     return found
+
+
+def ready(go: Path, proc: subprocess.Popen[str]) -> None:
+    """Bounded wait until a provision started with ``go`` has prepared and waits for it."""
+    deadline = time.monotonic() + 300
+    while not go.with_name(go.name + ".ready").exists():
+        assert proc.poll() is None, "the provision ended before it was ready"
+        assert time.monotonic() < deadline, "the provision never got ready"
+        time.sleep(0.05)
+
+
+def holder_of(postgres: Postgres, stack: str, proc: subprocess.Popen[str]) -> str:
+    """Bounded wait until ``proc`` holds ``stack``'s lock (its row in the table); who holds it,
+    as the engine wrote it in the row."""
+    deadline = time.monotonic() + 300
+    while not (held := state_rows(postgres, f"state/.pulumi/locks/%/{stack}/%.json")):
+        assert proc.poll() is None, f"the run ended before it took {stack}'s lock"
+        assert time.monotonic() < deadline, f"the run never took {stack}'s lock"
+        time.sleep(0.1)
+    holder = json.loads(next(iter(held.values())))
+    return f"{holder['username']}@{holder['hostname']} (pid {holder['pid']})"
 
 
 def labeled(kind: str) -> list[str]:
@@ -196,17 +226,19 @@ def pg_routes() -> list[str]:
 
 
 def small_inventory(folder: Path, checkout: Path) -> None:
-    """The fixture inventories on 10.106.0.0/16, without GIS and finance hosting: a smaller
-    core, and `-m SLUG` then applies that municipality's stack only (a subscriber to hosting
-    applies the core's stack too, which sizes the hosting from its subscribers)."""
+    """The fixture inventories on 10.106.0.0/16, with GIS hosting but without finance hosting
+    (a smaller core). Both municipalities subscribe to GIS, so `-m SLUG` applies the core's
+    stack too (the hosting is sized from its subscribers: ``Selection.sizes_core``)."""
     for f in (checkout / FIXTURES.relative_to(ROOT)).glob("*.yaml"):  # as the checkout has them
         text = f.read_text().replace("10.104.", "10.106.")
-        text = re.sub(r"  - service: (gis|okonomi)\n    tier: standard\n", "", text)
-        text = re.sub(r"  - hostname: (gis-01|okonomi-01)\n    role: \w+\n    address: \S+\n",
-                      "", text)
+        text = re.sub(r"  - service: okonomi\n    tier: standard\n", "", text)
+        text = re.sub(r"  - hostname: okonomi-01\n    role: \w+\n    address: \S+\n", "", text)
         (folder / f.name).write_text(text)
-    assert "gis" not in (folder / "tokke.yaml").read_text()
-    assert "gis-01" not in (folder / "operations-centre.yaml").read_text()
+    for name in ("tokke.yaml", "vinje.yaml"):
+        assert "service: gis" in (folder / name).read_text()
+        assert "okonomi" not in (folder / name).read_text()
+    centre = (folder / "operations-centre.yaml").read_text()
+    assert "gis-01" in centre and "okonomi-01" not in centre
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +298,8 @@ def state_rows(postgres: Postgres, like: str) -> dict[str, bytes]:
 
 
 def test_two_checkouts_share_one_postgres_state(postgres: Postgres,
-                                                checkouts: tuple[Checkout, Checkout]) -> None:
+                                                checkouts: tuple[Checkout, Checkout],
+                                                tmp_path: Path) -> None:
     a, b = checkouts
     doctor = a.fellesdrift("doctor", "--env", ENV, "--json")
     check = next(c for c in json.loads(doctor.stdout)["checks"] if c["name"] == "backend")
@@ -280,11 +313,33 @@ def test_two_checkouts_share_one_postgres_state(postgres: Postgres,
         (b.root / ".lab" / ENV).mkdir(parents=True, exist_ok=True)
         shutil.copy2(a.root / ".lab" / ENV / name, b.root / ".lab" / ENV / name)
 
-    # Two checkouts, two municipalities, at the same time: both succeed.
-    tokke, vinje = a.provision("tokke", audit=A_REASON), b.provision("vinje", audit=B_REASON)
-    applied = results(tokke) + results(vinje)
-    assert [(r["stack"], r["error"]) for r in applied] == [("pg.tokke", ""), ("pg.vinje", "")]
-    assert all(r["changes"].get("create", 0) > 0 for r in applied), applied
+    # What A wrote, B reads: its plan of the core changes nothing. B has no Pulumi.pg.core.yaml
+    # of its own: the stack comes from the backend (and B has no host yet: nothing to check).
+    assert not (b.root / "Pulumi.pg.core.yaml").exists()
+    plan = b.fellesdrift("plan", str(b.inventories), "--env", ENV, "-m", "core", "--json")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    planned = json.loads(plan.stdout)["stacks"]
+    assert [s["stack"] for s in planned] == ["pg.core"]
+    assert planned[0]["changed"] == 0 and planned[0]["changes"].get("same", 0) > 0, planned
+
+    # Two checkouts, two municipalities, at the same time: both subscribe to GIS hosting, so
+    # each applies the core's stack first (for sizing). B starts while A holds the core's lock:
+    # B waits for it, saying who holds it, then applies the core and vinje; both succeed.
+    go = tmp_path / "go"
+    vinje = b.provision("vinje", go=go, audit=B_REASON)
+    ready(go, vinje)
+    tokke = a.provision("tokke", audit=A_REASON)
+    who = holder_of(postgres, "pg.core", tokke)
+    go.touch()
+    said: list[str] = []
+    applied = results(tokke) + results(vinje, said)
+    assert [(r["stack"], r["error"]) for r in applied] == [
+        ("pg.core", ""), ("pg.tokke", ""), ("pg.core", ""), ("pg.vinje", "")], applied
+    assert all(r["changes"].get("create", 0) > 0 for r in applied[1::2]), applied
+    # Both core applies change nothing: each read the core A applied (same files, same sizes).
+    assert all(set(r["changes"]) == {"same"} for r in applied[0::2]), applied
+    assert any(line.startswith(f"waiting for pg.core, held by {who} since ") for line in said), \
+        said
     stacks = state_rows(postgres, "state/.pulumi/stacks/%.json")
     assert sorted(stacks) == [f"state/.pulumi/stacks/fellesdrift/pg.{t}.json"
                               for t in ("core", "tokke", "vinje")]
@@ -300,17 +355,6 @@ def test_two_checkouts_share_one_postgres_state(postgres: Postgres,
                         check["version"]), check
     assert PASSWORD not in seen.stdout + seen.stderr
     print("\n" + postgres.sql("SELECT key, length(data::text) FROM pulumi_state ORDER BY key"))
-
-    # What A wrote, B reads: its plan of tokke (and of the core) changes nothing. B has no
-    # Pulumi.pg.tokke.yaml of its own: the stack comes from the backend.
-    assert not (b.root / "Pulumi.pg.tokke.yaml").exists()
-    plan = b.fellesdrift("plan", str(b.inventories), "--env", ENV, "-m", "core", "-m", "tokke",
-                         "--json")
-    assert plan.returncode == 0, plan.stderr[-3000:]
-    planned = {s["stack"]: s for s in json.loads(plan.stdout)["stacks"]}
-    assert sorted(planned) == ["pg.core", "pg.tokke"]
-    assert all(s["changed"] == 0 and s["changes"].get("same", 0) > 0 for s in planned.values()), \
-        planned
 
     # The stacks' secrets (the lab driver's serialized providers) are ciphertext in the table.
     stored = json.loads(a.pulumi("stack", "export", "--stack", "pg.tokke").stdout)
@@ -382,21 +426,14 @@ def test_a_second_provision_of_a_held_stack_fails_naming_the_holder(
     go = tmp_path / "go"
     second = b.provision("core", go=go)  # loads and prepares, then waits for go
     first = a.provision("core")
-    lock_like = "state/.pulumi/locks/%/pg.core/%.json"
-    deadline = time.monotonic() + 300
-    while not (held := state_rows(postgres, lock_like)):
-        assert first.poll() is None, "the first run ended before it took the lock"
-        assert time.monotonic() < deadline, "the first run never took the lock"
-        time.sleep(0.1)
+    who = holder_of(postgres, "pg.core", first)
     go.touch()
-    holder = json.loads(next(iter(held.values())))
-    refused = results(second)
-    who = f"{holder['username']}@{holder['hostname']} (pid {holder['pid']})"
+    refused = results(second)  # the core named: no wait
     assert [r["stack"] for r in refused] == ["pg.core"]
     assert refused[0]["error"].startswith(f"pg.core is locked by {who}"), refused
     assert "fellesdrift recover --stack pg.core" in refused[0]["error"]
     assert [r["error"] for r in results(first)] == [""]  # the holder itself was not disturbed
-    assert not state_rows(postgres, lock_like)
+    assert not state_rows(postgres, "state/.pulumi/locks/%/pg.core/%.json")
 
 
 def test_recover_refuses_a_live_holder_and_clears_a_stale_lock_in_the_table(
@@ -411,8 +448,10 @@ def test_recover_refuses_a_live_holder_and_clears_a_stale_lock_in_the_table(
     postgres.sql(f"INSERT INTO pulumi_state (key, data) VALUES ('{key}', '{data}')")
     who = f"ops@{socket.gethostname()} (pid {holder.pid})"
     try:
-        refused = results(b.provision("vinje"))[0]["error"]
-        assert refused.startswith(f"pg.vinje is locked by {who}"), refused
+        provisioned = {r["stack"]: r["error"] for r in results(b.provision("vinje"))}
+        refused = provisioned["pg.vinje"]  # (after the core's, for sizing: not locked)
+        assert provisioned["pg.core"] == "" and refused.startswith(
+            f"pg.vinje is locked by {who}"), refused
         busy = b.fellesdrift("recover", "--env", ENV, "--stack", "pg.vinje")
         assert busy.returncode != 0, busy.stdout
         assert f"pg.vinje is locked by {who}, which is still running (backend " \
@@ -425,4 +464,4 @@ def test_recover_refuses_a_live_holder_and_clears_a_stale_lock_in_the_table(
     cleared = b.fellesdrift("recover", "--env", ENV, "--stack", "pg.vinje")
     assert cleared.returncode == 0 and "cleared 1 stale lock" in cleared.stdout, cleared.stderr
     assert not state_rows(postgres, key)
-    assert [r["error"] for r in results(b.provision("vinje"))] == [""]
+    assert [r["error"] for r in results(b.provision("vinje"))] == ["", ""]
