@@ -67,6 +67,9 @@ class ConvergeResult:
     check: bool = False
     """A check-mode run (``--check --diff``): nothing was applied; changed_tasks are the tasks
     that would change, each with its diff."""
+    may_change: list[ChangedTask] = field(default_factory=list)
+    """In a check-mode run, the commands Ansible skipped because it cannot tell what they would
+    do (:data:`WOULD_HAVE_RUN`): they may change when applied."""
     shards: list[Path] = field(default_factory=list)
     """The artifacts of each shard of the run: this machine's, then each execution node's
     (one, ``artifacts``, for a run that used no node)."""
@@ -127,6 +130,16 @@ def _changed_diff(res: Mapping[str, Any]) -> str:
     return diff_text(res.get("diff"))
 
 
+#: What the command and shell modules say in check mode of a command they skip because they
+#: cannot tell whether it would change anything (ansible/modules/command.py).
+WOULD_HAVE_RUN = "Command would have run if not in check mode"
+
+
+def _would_have_run(res: Mapping[str, Any]) -> bool:
+    items = res["results"] if isinstance(res.get("results"), list) else [res]
+    return any(isinstance(i, Mapping) and i.get("msg") == WOULD_HAVE_RUN for i in items)
+
+
 _OUTCOMES = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
              "runner_on_unreachable": "unreachable"}
 
@@ -138,6 +151,7 @@ class _Events:
         self.progress = progress
         self.handlers: set[str] = set()
         self.changed: list[ChangedTask] = []
+        self.may_change: list[ChangedTask] = []
         self.failures: list[str] = []
         self.recap: dict[str, HostRecap] = {}
 
@@ -157,6 +171,9 @@ class _Events:
                 self.changed.append(ChangedTask(host, data.get("role", ""), task,
                                                 data.get("task_uuid") in self.handlers,
                                                 _changed_diff(res)))
+            elif kind == "runner_on_skipped" and _would_have_run(res):
+                self.may_change.append(ChangedTask(host, data.get("role", ""), task,
+                                                   data.get("task_uuid") in self.handlers))
             elif state in ("failed", "unreachable") and not data.get("ignore_errors"):
                 msg = res.get("msg", "")
                 self.failures.append(f"{host}: {task}: {msg}".strip())
@@ -301,7 +318,7 @@ def merge(parts: Sequence[ConvergeResult]) -> ConvergeResult:
         status=worst.status, rc=worst.rc, artifacts=parts[0].artifacts, recap=recap,
         changed_tasks=[t for p in parts for t in p.changed_tasks],
         failures=[f for p in parts for f in p.failures], check=any(p.check for p in parts),
-        shards=[p.artifacts for p in parts])
+        may_change=[t for p in parts for t in p.may_change], shards=[p.artifacts for p in parts])
 
 
 def _result(events: _Events, status: str, rc: int, artifacts: Path,
@@ -312,7 +329,7 @@ def _result(events: _Events, status: str, rc: int, artifacts: Path,
         events.failures.append(f"ansible-playbook exited {rc}: {tail.strip()[-500:]}")
     return ConvergeResult(status=status, rc=rc, artifacts=artifacts, recap=events.recap,
                           changed_tasks=events.changed, failures=events.failures, check=check,
-                          shards=[artifacts])
+                          may_change=events.may_change, shards=[artifacts])
 
 
 def _run_here(env: str, inventory: Path, hosts: int, playbook: str, progress: Progress,
