@@ -56,6 +56,9 @@ class ConvergePlan:
     changed: list[str] = field(default_factory=list)
     #: Host → the tasks that would change there (every checked host has an entry).
     hosts: dict[str, list[TaskChange]] = field(default_factory=dict)
+    #: Host → the commands the check could not tell about (Ansible skips a command in check
+    #: mode): each may change when applied, and its change is then planned.
+    may_change: dict[str, list[TaskChange]] = field(default_factory=dict)
     #: Hosts the change adds: they do not exist yet, every task of their role will run.
     new: list[str] = field(default_factory=list)
     #: Why nothing was checked (no lab, nothing changed), or "".
@@ -72,6 +75,8 @@ class ConvergePlan:
     def as_dict(self) -> dict[str, Any]:
         return {"changed_municipalities": self.changed, "checked": sorted(self.hosts),
                 "hosts": {h: [t.as_dict() for t in ts] for h, ts in self.hosts.items()},
+                "may_change": {h: [t.as_dict() for t in ts]
+                               for h, ts in self.may_change.items()},
                 "new": self.new, "skipped": self.skipped, "failures": self.failures,
                 "seconds": self.seconds, "lab": self.lab}
 
@@ -141,6 +146,9 @@ def check(model: Inventory, env: str, every: list[lab_hosts.Host], hosts: list[l
         for t in result.changed_tasks:
             plan.hosts.setdefault(t.host, []).append(TaskChange(t.role, t.task, t.handler,
                                                                 t.diff))
+        for t in result.may_change:
+            plan.may_change.setdefault(t.host, []).append(TaskChange(t.role, t.task, t.handler,
+                                                                     ""))
         plan.failures = list(result.failures)
     plan.seconds = round(time.monotonic() - started, 1)
     return plan
@@ -149,13 +157,17 @@ def check(model: Inventory, env: str, every: list[lab_hosts.Host], hosts: list[l
 def unplanned(planned: dict[str, Any] | None, applied: list[converge.ChangedTask]) -> list[str]:
     """Each host whose applied changes differ from the check's (``planned``:
     :meth:`ConvergePlan.as_dict`): a task that changed and was not planned to, or one planned
-    that did not. A host new at planning may change anything; a plan made with no lab (its
-    first apply converges every host) is not compared."""
+    that did not. A command the check could not tell about may change or not. A host new at
+    planning may change anything; a plan made with no lab (its first apply converges every
+    host) is not compared."""
     if planned is None or not planned.get("lab", True):
         return []
     new = set(planned.get("new") or [])
-    want = {h: {f"{t['role'] or '-'} : {t['task']}" for t in tasks}
-            for h, tasks in (planned.get("hosts") or {}).items()}
+    def keys(part: str) -> dict[str, set[str]]:
+        return {h: {f"{t['role'] or '-'} : {t['task']}" for t in tasks}
+                for h, tasks in (planned.get(part) or {}).items()}
+
+    want, may = keys("hosts"), keys("may_change")
     got: dict[str, set[str]] = {}
     for t in applied:
         if t.host not in new:
@@ -165,7 +177,8 @@ def unplanned(planned: dict[str, Any] | None, applied: list[converge.ChangedTask
         if host not in want:
             out.append(f"{host}: not checked in the plan, changed {', '.join(sorted(got[host]))}")
             continue
-        more, fewer = got.get(host, set()) - want[host], want[host] - got.get(host, set())
+        more = got.get(host, set()) - want[host] - may.get(host, set())
+        fewer = want[host] - got.get(host, set())
         if more or fewer:
             out.append(f"{host}: " + "; ".join(
                 ([f"changed, not planned: {', '.join(sorted(more))}"] if more else [])

@@ -151,17 +151,23 @@ def _converge(review: Review) -> list[Block]:
     if c.skipped:
         return [Block(f"not checked: {c.skipped}")]
     checked = f"{len(c.hosts)} host(s) checked in {c.seconds:.0f} s"
-    if c.unchanged:
+    if c.unchanged and not any(c.may_change.values()):
         return [Block(f"nothing would change ({checked}: {', '.join(sorted(c.hosts))})")]
     out = [Block(f"{checked} for {', '.join(c.changed)}: {', '.join(sorted(c.hosts))}")]
     out += [Block(f"FAILED {f}") for f in c.failures]
     for host, tasks in sorted(c.hosts.items()):
-        if not tasks:
+        may = c.may_change.get(host, [])
+        if not tasks and not may:
             out.append(Block(f"{host}: nothing would change", 1))
             continue
-        out.append(Block(f"{host}: {len(tasks)} task(s) would change", 1))
-        out += [Block(t.key + (" (handler)" if t.handler else ""), 2, t.diff, "diff")
-                for t in tasks]
+        if tasks:
+            out.append(Block(f"{host}: {len(tasks)} task(s) would change", 1))
+            out += [Block(t.key + (" (handler)" if t.handler else ""), 2, t.diff, "diff")
+                    for t in tasks]
+        if may:
+            out.append(Block(f"{host}: {len(may)} command(s) may change (Ansible cannot check "
+                             "a command without running it)", 1))
+            out += [Block(t.key + (" (handler)" if t.handler else ""), 2) for t in may]
     out += [Block(f"{h}: new host, every task of its role will run", 1) for h in c.new]
     return out
 

@@ -19,6 +19,7 @@ from pulumi import automation as auto
 
 from fellesdrift import paths
 from fellesdrift.change import apply, audit, check, invoices, planfile, preview, review, routers
+from fellesdrift.converge import run as converge
 from fellesdrift.converge.run import ChangedTask, ConvergeResult
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import Inventory
@@ -132,6 +133,35 @@ def test_a_task_not_planned_or_a_planned_one_not_done_or_an_unchecked_host_is_na
         "okonomi-01: changed, not planned: finance_hosting : Restart postgresql; planned, not "
         "changed: finance_hosting : Allow the sites",
         "tokke-skule-router: not checked in the plan, changed common : Install packages"]
+
+
+def test_a_command_the_check_could_not_tell_about_may_change_or_not() -> None:
+    planned = check.ConvergePlan(
+        changed=["vinje"], hosts={"katalog": []},
+        may_change={"katalog": [check.TaskChange("dns_ntp", "Check the zone", False, "")]}
+    ).as_dict()
+    assert check.unplanned(planned, [task("katalog", "dns_ntp", "Check the zone")]) == []
+    assert check.unplanned(planned, []) == []
+    assert check.unplanned(planned, [task("katalog", "dns_ntp", "Write the zone")]) == [
+        "katalog: changed, not planned: dns_ntp : Write the zone"]
+
+
+def test_check_mode_names_the_commands_ansible_skipped_without_running_them() -> None:
+    seen = converge._Events()
+    for event in (
+        {"event": "runner_on_skipped", "event_data": {
+            "host": "katalog", "role": "dns_ntp", "task": "Check the zone",
+            "res": {"skipped": True, "changed": False, "msg": converge.WOULD_HAVE_RUN}}},
+        {"event": "runner_on_skipped", "event_data": {
+            "host": "katalog", "role": "dns_ntp", "task": "Only on Ubuntu",
+            "res": {"skipped": True, "skip_reason": "Conditional result was False"}}},
+        {"event": "runner_on_skipped", "event_data": {
+            "host": "katalog", "role": "common", "task": "Apply each", "res": {
+                "skipped": True, "results": [{"skipped": True, "msg": converge.WOULD_HAVE_RUN}]}}},
+    ):
+        seen(event)
+    assert [str(t) for t in seen.may_change] == ["katalog: dns_ntp : Check the zone (task)",
+                                                 "katalog: common : Apply each (task)"]
 
 
 def test_a_plan_made_without_a_lab_is_not_compared_task_by_task() -> None:
@@ -282,7 +312,9 @@ def a_review(name: str = "vinje", unchanged: bool = False) -> review.Review:
     converge = check.ConvergePlan(changed=[] if unchanged else [name], hosts={
         "okonomi-01": [] if unchanged else [check.TaskChange(
             "finance_hosting", f"Allow the sites of {name}", False, BREAKOUT)],
-        "katalog": []}, new=[] if unchanged else ["vinje-skule-client"], seconds=12.3)
+        "katalog": []}, new=[] if unchanged else ["vinje-skule-client"], seconds=12.3,
+        may_change={} if unchanged else {"katalog": [check.TaskChange(
+            "dns_ntp", "Check the zone", False, "")]})
     network = [routers.RouterPlan("core-router", "running", () if unchanged else (
         f"description link {name}", "exit"), "" if unchanged else "+x\n")]
     money = invoices.Delta(name, Decimal(100), Decimal(100 if unchanged else 150), () if
@@ -307,6 +339,9 @@ def test_the_terminal_plan_shows_each_part_with_its_details() -> None:
                      "update vinje-radhus-link-shaping",
                      "down_mbps: 1000 → 500",
                      "okonomi-01: 1 task(s) would change",
+                     "katalog: 1 command(s) may change (Ansible cannot check a command "
+                     "without running it)",
+                     "dns_ntp : Check the zone",
                      "vinje-skule-client: new host, every task of its role will run",
                      "core-router: 2 command(s) against its running configuration",
                      "description link vinje",
