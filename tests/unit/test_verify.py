@@ -188,3 +188,42 @@ def test_link_checks_share_the_budget(tmp_path: Path, monkeypatch: pytest.Monkey
         assert order == [("start", first), ("start", second), ("end", second), ("end", first)]
     else:
         assert order == [("start", first), ("end", first), ("start", second), ("end", second)]
+
+
+def _suites_conftest() -> object:
+    """The testinfra suites' conftest, as the suites import it (a module named conftest)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("suites_conftest",
+                                                  verify.SUITES / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses read their module's namespace
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_all_hands_a_secret_to_its_command_on_stdin_never_on_a_command_line() -> None:
+    """The script run_all sends to a host, run here as the host runs it: the jobs arrive on
+    standard input, a Job's env reaches its command's environment, and the secret is on no
+    process's command line (the script's own argv holds only how many run at once)."""
+    import json
+    import subprocess
+    import sys
+
+    suites = _suites_conftest()
+    secret = "s3cret-Passw0rd"
+    job = suites.as_login(secret, 'printf %s "$PGPASSWORD"; cat /proc/$$/cmdline '  # type: ignore[attr-defined]
+                          '/proc/$PPID/cmdline')
+    data = json.dumps({"login": [job.command, job.user, dict(job.env)],
+                       "plain": ["echo hello", None, {}]}).encode()
+    argv = [sys.executable, "-c", suites._RUN_ALL, "2"]  # type: ignore[attr-defined]
+    assert secret not in " ".join(argv)
+    ran = subprocess.run(argv, input=data, capture_output=True, check=True)
+    answers = json.loads(ran.stdout)
+    rc, out, _ = answers["login"]
+    assert rc == 0
+    assert out.startswith(secret)  # the command read it from its environment …
+    assert secret not in out[len(secret):]  # … and neither it nor its parent has it in argv
+    assert answers["plain"][:2] == [0, "hello\n"]

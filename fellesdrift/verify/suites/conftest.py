@@ -9,14 +9,14 @@ variables when the run goes through an Ansible inventory.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import os
 import shlex
+import subprocess
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import yaml
 
 from fellesdrift.access.credentials import reveal
 from fellesdrift.paths import ROLES
+from fellesdrift.verify.run import ssh_control_dir
 
 ROLES_DIR = ROLES
 
@@ -226,20 +227,21 @@ class Ran:
         return self.stdout.rstrip("\r\n")
 
 
-#: Runs the commands given (argv: how many at a time, base64 JSON {key: [shell command, user or
-#: null]}), each as testinfra runs it (``/bin/sh -c``; ``sudo [-u user] /bin/sh -c`` for
-#: another user), and prints {key: [rc, stdout, stderr]} as JSON.
+#: Runs the commands given (argv: how many at a time; stdin: JSON {key: [shell command, user or
+#: null, environment]}), each as testinfra runs it (``/bin/sh -c``; ``sudo [-u user] /bin/sh
+#: -c`` for another user), and prints {key: [rc, stdout, stderr]} as JSON.
 _RUN_ALL = """
-import base64, json, subprocess, sys
+import json, os, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
-jobs = json.loads(base64.b64decode(sys.argv[2]))
+jobs = json.load(sys.stdin)
 def run(job):
-    command, user = job
+    command, user, env = job
     argv = ["/bin/sh", "-c", command]
     if user:
         argv = ["sudo"] + (["-u", user] if user != "root" else []) + argv
     try:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                           env={**os.environ, **env})
     except OSError as e:  # no sudo: what a shell says of a missing command
         return [127, "", f"{argv[0]}: {e}"]
     return [p.returncode] + [o.decode("utf-8", "replace") for o in (p.stdout, p.stderr)]
@@ -248,22 +250,57 @@ with ThreadPoolExecutor(int(sys.argv[1])) as pool:
 """
 
 
-def run_all(host: Any, commands: Mapping[str, str | tuple[str, str]], at_once: int = 4
+@dataclass(frozen=True)
+class Job:
+    """A command of :func:`run_all`: a shell command line run by the login user (``user``:
+    through sudo as that user), with ``env`` added to its environment. A secret a command needs
+    (``PGPASSWORD``) goes in ``env``: it travels on the SSH session's standard input and reaches
+    the command's environment only, never a command line, here or on the host."""
+
+    command: str
+    user: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def _ssh_with_stdin(host: Any, command: str, data: bytes) -> subprocess.CompletedProcess[bytes]:
+    """Run ``command`` on the host with ``data`` on its standard input: OpenSSH with the lab's
+    client configuration (beside the inventory, :func:`fellesdrift.provision.hosts.ssh_config`)
+    over the connection testinfra shares with the host (testinfra's ``run`` has no stdin)."""
+    config = getattr(host.backend, "ssh_config", None) or (
+        Path(host.backend.ansible_inventory).parent / "ssh_config")
+    argv = ["ssh", "-F", str(config)]
+    control = ssh_control_dir()
+    if control is not None:
+        argv += ["-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
+                 "-o", f"ControlPath={control}/%C"]
+    return subprocess.run([*argv, host.backend.get_hostname(), command], input=data,
+                          capture_output=True, check=False, timeout=1800)
+
+
+def run_all(host: Any, commands: Mapping[str, str | tuple[str, str] | Job], at_once: int = 4
             ) -> dict[str, Ran]:
     """Run every command in ONE round trip to the host, side by side there (``at_once`` at a
     time: the host shares this machine's cores with every other); the result of each by
-    key. A command is a shell command line run as the login user, or (command, user) to run it
-    through sudo as ``user`` (``root``, ``postgres``), as ``host.sudo(user)`` would. A check that
-    needs many commands waits for the slowest of them, not for one SSH round trip each."""
-    jobs: dict[str, tuple[str, str | None]] = {
-        key: (c, None) if isinstance(c, str) else c for key, c in commands.items()}
+    key. A command is a shell command line run as the login user, (command, user) to run it
+    through sudo as ``user`` (``root``, ``postgres``), as ``host.sudo(user)`` would, or a
+    :class:`Job` (with its environment). A check that needs many commands waits for the
+    slowest of them, not for one SSH round trip each. The commands travel on standard input."""
+    jobs = {key: c if isinstance(c, Job) else Job(c) if isinstance(c, str) else Job(*c)
+            for key, c in commands.items()}
     if not jobs:
         return {}
-    encoded = base64.b64encode(json.dumps(jobs).encode()).decode()
-    result = host.run(f"python3 -c {shlex.quote(_RUN_ALL)} {int(at_once)} {encoded}")
-    assert result.rc == 0, f"running {len(jobs)} commands on the host: {result.stderr.strip()}"
+    data = json.dumps({k: [j.command, j.user, dict(j.env)] for k, j in jobs.items()}).encode()
+    result = _ssh_with_stdin(host, f"python3 -c {shlex.quote(_RUN_ALL)} {int(at_once)}", data)
+    stderr = result.stderr.decode("utf-8", "replace").strip()
+    assert result.returncode == 0, f"running {len(jobs)} commands on the host: {stderr}"
     answers = json.loads(result.stdout)
-    return {key: Ran(jobs[key][0], *answers[key]) for key in jobs}
+    return {key: Ran(jobs[key].command, *answers[key]) for key in jobs}
+
+
+def as_login(password: str, command: str) -> Job:
+    """``command`` (a psql line with ``-w``) run by the login user with ``password`` for libpq
+    (``PGPASSWORD`` in its environment only)."""
+    return Job(command, env={"PGPASSWORD": password})
 
 
 def psql_attempts(host: Any, attempts: list[tuple[str, str]], sql: str) -> list[tuple[int, str]]:
@@ -273,8 +310,8 @@ def psql_attempts(host: Any, attempts: list[tuple[str, str]], sql: str) -> list[
     on the link, one after the other on the host for psql's start each time (the finance
     host's 169 logins: 111 s four at a time, 168 s one at a time, at load 20-27)."""
     ran = run_all(host, {
-        str(i): f"env PGPASSWORD={shlex.quote(password)} psql -X -w -tA "
-                f"{shlex.quote(conninfo)} -c {shlex.quote(sql)} 2>&1"
+        str(i): as_login(password, f"psql -X -w -tA {shlex.quote(conninfo)} "
+                                   f"-c {shlex.quote(sql)} 2>&1")
         for i, (password, conninfo) in enumerate(attempts)})
     return [(r.rc, r.stdout.strip()) for r in (ran[str(i)] for i in range(len(attempts)))]
 

@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import Ran, inventory_vars, only_for, psql_attempts, role_vars_for, run_all
+from conftest import (
+    Job,
+    Ran,
+    as_login,
+    inventory_vars,
+    only_for,
+    psql_attempts,
+    role_vars_for,
+    run_all,
+)
 
 #: The host functions this suite checks (conftest parametrizes it with those hosts only).
 FUNCTIONS = ('finance_hosting',)
@@ -100,22 +109,20 @@ def superuser_sql_all(host: Any, queries: dict[Any, tuple[str, str]]) -> dict[An
 
 
 def _login_command(m: dict[str, Any], database: str, server: str, sql: str,
-                   password: str | None = None) -> str:
+                   password: str | None = None) -> Job:
     conninfo = f"host={server} port=5432 dbname={database} user={m['login']} connect_timeout=5"
-    secret = m["password"] if password is None else password
-    return (f"env PGPASSWORD={shlex.quote(secret)} "
-            f"psql -X -w -tA {shlex.quote(conninfo)} -c {shlex.quote(sql)}")
+    return as_login(m["password"] if password is None else password,
+                    f"psql -X -w -tA {shlex.quote(conninfo)} -c {shlex.quote(sql)}")
 
 
 def login_sql(host: Any, m: dict[str, Any], database: str, server: str, sql: str,
               password: str | None = None) -> Outcome:
     """Run SQL as municipality ``m``'s login over TCP to ``server`` (no sudo)."""
-    result = host.run(_login_command(m, database, server, sql, password))
-    return Outcome(result.rc, str(result.stdout).strip(), str(result.stderr).strip())
+    return login_sql_all(host, [(m, database, server, sql, password)])[0]
 
 
 def login_sql_all(host: Any, logins: list[tuple[dict[str, Any], str, str, str]]
-                  ) -> list[Outcome]:
+                  | list[tuple[dict[str, Any], str, str, str, str | None]]) -> list[Outcome]:
     """:func:`login_sql` of every (m, database, server, sql), in one round trip, in order."""
     ran = run_all(host, {str(i): _login_command(*login) for i, login in enumerate(logins)})
     return [Outcome(r.rc, r.stdout.strip(), r.stderr.strip())

@@ -17,7 +17,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import inventory_vars, only_for, psql_attempts, role_vars_for, run_all, shell
+from conftest import (
+    Job,
+    Ran,
+    as_login,
+    inventory_vars,
+    only_for,
+    psql_attempts,
+    role_vars_for,
+    run_all,
+    shell,
+)
 
 #: The host functions this suite checks (conftest parametrizes it with those hosts only).
 FUNCTIONS = ('gis_hosting',)
@@ -51,14 +61,15 @@ def _postgres_all(host: Any, queries: dict[str, tuple[str, str]]) -> dict[str, s
     return {key: ran[key].output() for key in queries}
 
 
-def _login_command(gis: dict[str, Any], m: dict[str, Any], db: str, sql: str) -> str:
-    return shell("PGPASSWORD=%s psql -XAtq -w -h 127.0.0.1 -p %s -U %s -d %s -c %s",
-                 m["password"], str(gis["gis_hosting__postgresql_port"]), m["login"], db, sql)
+def _login_command(gis: dict[str, Any], m: dict[str, Any], db: str, sql: str) -> Job:
+    return as_login(m["password"], shell(
+        "psql -XAtq -w -h 127.0.0.1 -p %s -U %s -d %s -c %s",
+        str(gis["gis_hosting__postgresql_port"]), m["login"], db, sql))
 
 
-def _as_login(host: Any, gis: dict[str, Any], m: dict[str, Any], db: str, sql: str) -> Any:
+def _as_login(host: Any, gis: dict[str, Any], m: dict[str, Any], db: str, sql: str) -> Ran:
     """Run ``sql`` in ``db`` as municipality ``m``'s login over TCP to 127.0.0.1."""
-    return host.run(_login_command(gis, m, db, sql))
+    return run_all(host, {"login": _login_command(gis, m, db, sql)})["login"]
 
 
 def _wms_url(m: dict[str, Any], **params: str) -> str:
