@@ -132,7 +132,8 @@ def select(model: Inventory, existing: list[str], municipalities: list[str],
                          or f.endswith("operations-centre.yaml") for f in changed)
         slugs = sorted(known) if everything else sorted(
             {Path(f).stem for f in changed if f.startswith("inventories/")} & known)
-        return Selection(core=everything, municipalities=slugs, destroy=destroy)
+        return Selection(core=everything, municipalities=slugs, destroy=destroy,
+                         sizes_core=bool(destroy or _subscribes_to_hosting(model, slugs)))
     if municipalities or core:
         chosen = sorted(set(municipalities) & known)
         return Selection(core=core, municipalities=chosen, destroy=destroy,

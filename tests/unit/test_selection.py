@@ -56,14 +56,25 @@ def test_unknown_municipality_is_refused() -> None:
 
 
 @pytest.mark.parametrize(("changed", "targets"), [
-    (["inventories/vinje.yaml"], ["vinje"]),
-    (["inventories/vinje.yaml", "README.md", "inventories/tokke.yaml"], ["tokke", "vinje"]),
+    # Vinje subscribes to hosted services: the core is applied too, to size its hosting.
+    (["inventories/vinje.yaml"], ["core", "vinje"]),
+    (["inventories/vinje.yaml", "README.md", "inventories/tokke.yaml"],
+     ["core", "tokke", "vinje"]),
     (["docs/inventory.md"], []),
     (["inventories/operations-centre.yaml"], ["core", "tokke", "vinje"]),
     (["stacks/components.py"], ["core", "tokke", "vinje"]),
 ])
 def test_only_changed(changed: list[str], targets: list[str]) -> None:
     assert select(MODEL, ["core", "tokke", "vinje"], [], changed, []).targets == targets
+
+
+def test_only_changed_leaves_the_core_alone_for_a_municipality_without_hosted_services(
+        ) -> None:
+    model = _without_services(MODEL, "vinje", {"gis", "okonomi"})
+    chosen = select(model, ["core", "tokke", "vinje"], [], ["inventories/vinje.yaml"], [])
+    assert (chosen.targets, chosen.core) == (["vinje"], False)
+    sized = select(MODEL, ["core", "tokke", "vinje"], [], ["inventories/vinje.yaml"], [])
+    assert (sized.sizes_core, sized.core) == (True, False)  # applied, but not every host
 
 
 def test_a_stack_without_its_file_is_destroyed_only_when_named() -> None:
