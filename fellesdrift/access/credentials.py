@@ -62,17 +62,16 @@ def passphrase() -> str:
 
 
 @contextlib.contextmanager
-def passphrase_service(always: bool = False) -> Iterator[tuple[list[str], dict[str, str]]]:
+def passphrase_service() -> Iterator[tuple[list[str], dict[str, str]]]:
     """For a child process whose environment gets written down (ansible-runner keeps it in its
     artifacts): yields (variables to leave out of its environment, variables to add) so that it
     reaches the passphrase without holding it. When the passphrase is given in
-    PULUMI_CONFIG_PASSPHRASE (or ``always``: for another machine, which has not the file), it
-    is served, while this lasts, on a Unix socket in a folder only this user can open; a
-    passphrase in a file needs nothing."""
-    if PASSPHRASE not in os.environ and not always:
+    PULUMI_CONFIG_PASSPHRASE, it is served, while this lasts, on a Unix socket in a folder only
+    this user can open; a passphrase in a file needs nothing."""
+    if PASSPHRASE not in os.environ:
         yield [], {}
         return
-    value = passphrase().encode()
+    value = os.environ[PASSPHRASE].encode()
 
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:

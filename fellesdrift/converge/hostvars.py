@@ -20,12 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fellesdrift.access import credentials, pki
+from fellesdrift.converge import nodes
 from fellesdrift.inventory.model import Inventory, Municipality, Site
+from fellesdrift.paths import CACHE_DIR, ROOT
 from fellesdrift.plan import hardening, naming, topology
 from fellesdrift.plan.functions import FUNCTIONS, function_of, municipality_of
 from fellesdrift.provision.hosts import Host
 
 APT_PROXY_PORT = 3142
+#: What an execution node runs, at the control node's versions (requirements.lock).
+WORKER_PACKAGES = ("ansible-core", "ansible-runner", "mitogen", "ansible")
+LOCK = ROOT / "requirements.lock"
 NODE_EXPORTER_PORT = 9100
 #: The port of the link bandwidth check's iperf3 servers on the core router: one server per
 #: site link, bound to the core's address on that link (role site_router, unit iperf3@ADDRESS).
@@ -185,6 +190,22 @@ def _apt_proxy(ctx: Context, host: Host) -> dict[str, Any]:
             "apt_proxy__allowed_networks": list(ctx.model.centre.address_plan.aggregates)}
 
 
+def _execution_node(ctx: Context, host: Host) -> dict[str, Any]:
+    """The locked Ansible (requirements.lock): the packages a worker runs, and every pin of
+    the lock as pip's constraints, so their dependencies are the control node's too; the
+    control node's folder of their wheels (one per lock)."""
+    text = LOCK.read_text(encoding="utf-8")
+    lock = [line.strip() for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+    pins = {line.split("==")[0].lower(): line for line in lock}
+    return {"execution_node__packages": [pins[name] for name in WORKER_PACKAGES],
+            "execution_node__constraints": lock,
+            "execution_node__venv": nodes.VENV, "execution_node__work_dir": nodes.WORK,
+            "execution_node__user": host.ssh_user,
+            "execution_node__wheelhouse": str(CACHE_DIR / "wheels" / hashlib.sha256(
+                text.encode()).hexdigest()[:12])}
+
+
 def _dns_ntp(ctx: Context, host: Host) -> dict[str, Any]:
     records = [{"name": h.name, "address": h.address} for h in ctx.hosts]
     for h in ctx.hosts:
@@ -224,6 +245,7 @@ BUILDERS: dict[str, Builder] = {
     "monitoring": _monitoring,
     "gis_hosting": _gis,
     "finance_hosting": _finance,
+    "execution_node": _execution_node,
 }
 
 

@@ -7,10 +7,12 @@ into shards by municipality (:func:`split`): a node's shard is the hosts of its
 municipalities, every other host is converged here. Each node's shard is
 
 - *transmitted*: ansible-runner's Transmitter writes the job's arguments (one JSON line) and
-  a zip of a private data directory made for it (the project's ``ansible.cfg``, ``playbooks/``
-  and ``roles/``, the inventory, the hosts' known_hosts and the lab's SSH key) to the stdin of
-- ``ssh NODE ansible-runner worker``: the node unpacks it into a private data directory of
-  its own (deleted at the end, ``--delete``), runs ansible-playbook there with its locked
+  a zip of a private data directory made for it (the project's ``ansible.cfg``,
+  ``playbooks/``, ``roles/`` and the playbooks' filters, fellesdrift/syntax.py; the
+  inventory, the hosts' known_hosts and the lab's SSH key) to the stdin of
+- ``ssh NODE fellesdrift-worker`` (``ansible-runner worker`` under a small wrapper the role
+  ``execution_node`` installs): the node unpacks it into a private data directory of its own
+  on tmpfs (deleted at the end, ``--delete``), runs ansible-playbook there with its locked
   Ansible and streams every event, the status and the artifacts back on stdout, which
 - ansible-runner's Processor reads here: each event goes to the same event handler as a local
   run's (:class:`fellesdrift.converge.run._Events`: progress, recap, changed tasks and
@@ -24,15 +26,17 @@ shard's extra variables point the key and known_hosts at the node's copies.
 
 Secrets: the lab's key is given as ansible-runner's ``ssh_key``: the node's runner writes it
 into a FIFO read once by ``ssh-add`` (the run's own ssh-agent), and it is on the node's disk
-only inside the private data directory while the run lasts. The vault passphrase never
-reaches the node's disk or any process environment: it is served from this machine on a Unix
-socket (:func:`fellesdrift.access.credentials.passphrase_service`) which SSH forwards to a
-socket on the node for the session (``-R``, mode 0600); the node's vault client (installed
-by the role ``execution_node``) reads it from there when Ansible asks.
+only inside the private data directory (tmpfs) while the run lasts. The vault passphrase
+never reaches the node's disk or any process environment (ansible-runner records the
+environment in its artifacts): it is the first line of the session's stdin, before the
+transmit stream; the wrapper keeps it in memory and serves it on a Unix socket (0600) in the
+job's folder, where the node's vault client reads it when Ansible asks. (A socket forwarded by
+SSH, ``-R``, would need the sshd hardening's ``AllowTcpForwarding local`` relaxed: refused.)
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import shutil
 import subprocess
@@ -49,15 +53,19 @@ import ansible_runner
 from fellesdrift.access import credentials, keys
 from fellesdrift.environment import ExecutionNode
 
-#: Where the role ``execution_node`` installs the locked Ansible, and its vault client.
+#: Where the role ``execution_node`` installs the locked Ansible, the worker's wrapper and the
+#: vault client.
 VENV = "/opt/fellesdrift-ansible"
+WORKER = f"{VENV}/bin/fellesdrift-worker"
 VAULT_CLIENT = f"{VENV}/bin/fellesdrift-vault-password"
 #: The worker's private data directories on a node (one per job, removed when it ends).
 WORK = "/run/fellesdrift-worker"
 #: How long ssh waits for a node before its shard fails (seconds).
 CONNECT_TIMEOUT = 10
-#: The project's parts a node needs (copied into the payload's ``project/``).
-PROJECT = ("ansible.cfg", "playbooks", "roles")
+#: The project's parts a node needs (copied into the payload's ``project/``): the playbooks'
+#: filters are fellesdrift/syntax.py's functions (playbooks/filter_plugins), which imports
+#: nothing else.
+PROJECT = ("ansible.cfg", "playbooks", "roles", "fellesdrift/__init__.py", "fellesdrift/syntax.py")
 
 
 @dataclass(frozen=True)
@@ -92,28 +100,33 @@ def split(groups: Mapping[str, Iterable[str]], nodes: Iterable[ExecutionNode]) -
 def inventory_groups(inventory: Path, limit: str | None = None) -> dict[str, list[str]]:
     """{host: its group names} of the inventory's hosts that ``limit`` (an Ansible pattern)
     selects, read by Ansible's own inventory manager (no secret is decrypted)."""
+    from ansible import constants
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
 
-    manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+    # The sites' groups (site_<slug>) hold a '-': kept as they are, as ansible-playbook keeps
+    # them ('never'), without the warning this process would print for each load.
+    kept = constants.TRANSFORM_INVALID_GROUP_CHARS
+    constants.TRANSFORM_INVALID_GROUP_CHARS = "ignore"
+    try:
+        manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+    finally:
+        constants.TRANSFORM_INVALID_GROUP_CHARS = kept
     if limit:
         manager.subset(limit)
     return {h.name: [g.name for g in h.get_groups() if g.name not in ("all", "ungrouped")]
             for h in manager.get_hosts("all")}
 
 
-def ssh_command(env: str, node: ExecutionNode, remote_socket: str | None = None,
-                local_socket: str | None = None) -> list[str]:
+def ssh_command(env: str, node: ExecutionNode) -> list[str]:
     """ssh to ``node`` as to every host of the environment: its key, its known_hosts, strict
-    host-key checking, no password prompt; with the passphrase socket forwarded when given."""
+    host-key checking, no password prompt, no forwarding."""
     key, _ = keys.lab_keypair(env)
     argv = ["ssh", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
             "-o", f"UserKnownHostsFile={keys.known_hosts_path(env)}",
             "-o", "StrictHostKeyChecking=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}",
-            "-o", "ServerAliveInterval=15", "-o", "ControlMaster=no", "-o", "ControlPath=none"]
-    if remote_socket and local_socket:
-        argv += ["-o", "ExitOnForwardFailure=yes", "-o", "StreamLocalBindUnlink=yes",
-                 "-R", f"{remote_socket}:{local_socket}"]
+            "-o", "ServerAliveInterval=15", "-o", "ControlMaster=no", "-o", "ControlPath=none",
+            "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no"]
     return [*argv, node.destination]
 
 
@@ -185,14 +198,11 @@ def run_remote(env: str, node: ExecutionNode, inventory: Path, root: Path, playb
         credentials.PASSPHRASE_SOCKET: remote_socket,
     }
     artifacts = private_data_dir / "artifacts" / ident
-    with tempfile.TemporaryDirectory(prefix="fd-transmit-") as folder, \
-            credentials.passphrase_service(always=True) as (_, channel):
+    with tempfile.TemporaryDirectory(prefix="fd-transmit-") as folder:
         job = _payload(env, inventory, root, Path(folder), work)
         job["playbook"] = str(Path(folder) / "project" / "playbooks" / playbook)
-        remote = (f"umask 077 && mkdir -p {WORK} && PATH={VENV}/bin:$PATH exec "
-                  f"ansible-runner worker --private-data-dir {work} --delete")
-        argv = ssh_command(env, node, remote_socket, channel[credentials.PASSPHRASE_SOCKET])
-        proc = subprocess.Popen([*argv, remote], stdin=subprocess.PIPE,
+        remote = f"umask 077 && PATH={VENV}/bin:$PATH exec {WORKER} {work} {remote_socket}"
+        proc = subprocess.Popen([*ssh_command(env, node), remote], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if procs is not None:
             procs.append(proc)
@@ -226,8 +236,10 @@ def run_remote(env: str, node: ExecutionNode, inventory: Path, root: Path, playb
 def _transmit(stdin: IO[bytes], job: dict[str, Any], folder: str, ident: str,
               envvars: dict[str, str], forks: int, hosts: Iterable[str],
               cmdline: str | None) -> None:
-    """Write the job to the worker's stdin (ansible-runner's Transmitter), then close it."""
+    """Write the passphrase's line, then the job (ansible-runner's Transmitter) to the
+    worker's stdin, and close it."""
     try:
+        stdin.write(base64.b64encode(credentials.passphrase().encode()) + b"\n")
         ansible_runner.interface.init_runner(
             streamer="transmit", _output=stdin, private_data_dir=folder, ident=ident,
             envvars=envvars, forks=forks, limit=",".join(hosts), cmdline=cmdline,

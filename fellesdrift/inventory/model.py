@@ -474,8 +474,11 @@ class Provider(Strict):
 
 class SharedHost(Strict):
     hostname: Hostname
-    role: Literal["apt_proxy", "gis", "finance", "file", "directory", "monitoring", "backup"] = \
-        Field(description="What the host does for the municipalities")
+    role: Literal["apt_proxy", "gis", "finance", "file", "directory", "monitoring", "backup",
+                  "execution_node"] = \
+        Field(description="What the host does for the municipalities (execution_node: it "
+                          "converges the hosts of the municipalities environments.yaml gives "
+                          "it, with the locked Ansible)")
     address: Address = Field(description="Inside one of the centre's ranges")
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Function = Literal["core_router", "site_router", "site_client", "apt_proxy", "dns_ntp",
-                   "monitoring", "gis_hosting", "finance_hosting"]
+                   "monitoring", "gis_hosting", "finance_hosting", "execution_node"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ FUNCTIONS: dict[str, HostFunction] = {f.name: f for f in (
     HostFunction("finance_hosting", "finance_hosting", ("test_finance_hosting",),
                  "finance hosting", alias="okonomi", centre_roles=("finance",),
                  hosting="okonomi"),
+    HostFunction("execution_node", "execution_node", ("test_execution_node",),
+                 "execution node (ansible-runner's worker)", centre_roles=("execution_node",)),
 )}
 
 #: The functions that route (the network phase configures them).

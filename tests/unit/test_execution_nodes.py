@@ -30,15 +30,15 @@ def test_an_environment_names_its_nodes_and_what_each_serves(environments: Path)
     environments.write_text(
         "prod:\n  driver: lab\n  execution_nodes:\n"
         "    - name: exec-vest\n      host: 10.20.0.180\n      municipalities: [tokke, vinje]\n"
-        "    - {name: exec-aust, host: exec-aust.example, user: ops, municipalities: [seljord]}\n")
+        "    - {name: exec-aust, host: exec-aust.example, user: root, municipalities: [seljord]}\n")
     env = environment.get("prod")
     assert env.execution_nodes == (
-        ExecutionNode("exec-vest", "10.20.0.180", ("tokke", "vinje"), "root",
+        ExecutionNode("exec-vest", "10.20.0.180", ("tokke", "vinje"), "ops",
                       f"{environments}:4:7: prod.execution_nodes[0]"),
-        ExecutionNode("exec-aust", "exec-aust.example", ("seljord",), "ops",
+        ExecutionNode("exec-aust", "exec-aust.example", ("seljord",), "root",
                       f"{environments}:7:7: prod.execution_nodes[1]"))
-    assert [n.destination for n in env.execution_nodes] == ["root@10.20.0.180",
-                                                            "ops@exec-aust.example"]
+    assert [n.destination for n in env.execution_nodes] == ["ops@10.20.0.180",
+                                                            "root@exec-aust.example"]
 
 
 def test_without_the_key_everything_converges_here(environments: Path) -> None:
@@ -55,10 +55,10 @@ NODE = "    - name: exec-vest\n      host: 10.20.0.180\n"
     ("  execution_nodes: exec-vest\n", "3:20",
      "prod.execution_nodes: 'exec-vest' is not a list of execution nodes; write a list of "
      "mappings, each `name: exec-01`, `host: ADDRESS`, `municipalities: [slug, …]` (and `user:`, "
-     "root when left out), or leave the key out to converge everything here"),
+     "ops when left out), or leave the key out to converge everything here"),
     ("  execution_nodes:\n    - exec-vest\n", "4:7",
      "prod.execution_nodes[0]: 'exec-vest' is not a mapping; write a list of mappings, each "
-     "`name: exec-01`, `host: ADDRESS`, `municipalities: [slug, …]` (and `user:`, root when "
+     "`name: exec-01`, `host: ADDRESS`, `municipalities: [slug, …]` (and `user:`, ops when "
      "left out)"),
     ("  execution_nodes:\n" + NODE + "      municipalities: [tokke]\n      port: 22\n", "7:7",
      "prod.execution_nodes[0].port: unknown field; an execution node has name, host, user, "
@@ -187,7 +187,9 @@ def test_a_shards_payload_carries_the_project_inventory_and_known_hosts_only(
     assert "project/ansible.cfg" in files and "project/playbooks/site.yml" in files
     assert "project/roles/common/tasks/main.yml" in files
     assert {"inventory/hosts.yml", "ssh/known_hosts", "ssh/key.pub"} <= set(files)
-    assert not [f for f in files if f.startswith(("project/.lab", "project/fellesdrift"))]
+    assert [f for f in files if f.startswith("project/fellesdrift")] == [
+        "project/fellesdrift/__init__.py", "project/fellesdrift/syntax.py"]  # the filters
+    assert not [f for f in files if f.startswith(("project/.lab", "project/.state"))]
     assert (folder / "ssh" / "key.pub").read_text() == public + "\n"
     assert job["ssh_key"] == key.read_text()  # ansible-runner's ssh-agent FIFO on the node
     assert job["extravars"] == {
@@ -200,20 +202,24 @@ def test_a_shards_payload_carries_the_project_inventory_and_known_hosts_only(
 def test_ssh_to_a_node_is_as_strict_as_to_every_host(monkeypatch: pytest.MonkeyPatch,
                                                      tmp_path: Path) -> None:
     monkeypatch.setattr("fellesdrift.access.keys.lab_dir", lambda env: tmp_path / env)
-    argv = nodes.ssh_command("unit", TOKKE, "/run/w/1.sock", "/tmp/x/passphrase")
+    argv = nodes.ssh_command("unit", TOKKE)
     text = " ".join(argv)
-    assert argv[0] == "ssh" and argv[-1] == "root@10.20.0.180"
+    assert argv[0] == "ssh" and argv[-1] == "ops@10.20.0.180"
     for option in ("StrictHostKeyChecking=yes", "BatchMode=yes", "IdentitiesOnly=yes",
                    f"UserKnownHostsFile={tmp_path / 'unit' / 'known_hosts'}",
-                   "ExitOnForwardFailure=yes"):
+                   "ClearAllForwardings=yes", "ForwardAgent=no"):
         assert f"-o {option}" in text
-    assert "-R /run/w/1.sock:/tmp/x/passphrase" in text
 
 
 def test_the_role_installs_where_the_protocol_looks() -> None:
     import yaml
     defaults = yaml.safe_load((converge.ROOT / "roles/execution_node/defaults/main.yml")
                               .read_text())
-    assert defaults == {"execution_node__venv": nodes.VENV,
-                        "execution_node__work_dir": nodes.WORK}
-    assert nodes.VAULT_CLIENT == f"{nodes.VENV}/bin/fellesdrift-vault-password"
+    assert {k: v for k, v in defaults.items() if k != "execution_node__apt_packages"} == {
+        "execution_node__venv": nodes.VENV, "execution_node__work_dir": nodes.WORK,
+        "execution_node__user": ExecutionNode("n", "h", ("m",)).user}
+    assert f"{nodes.VENV}/bin/fellesdrift-vault-password" == nodes.VAULT_CLIENT
+    assert f"{nodes.VENV}/bin/fellesdrift-worker" == nodes.WORKER
+    files = converge.ROOT / "roles/execution_node/files"
+    assert {p.name for p in files.iterdir()} == {"fellesdrift-worker",
+                                                 "fellesdrift-vault-password"}
