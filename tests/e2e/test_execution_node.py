@@ -9,7 +9,9 @@ requirements.lock) is added to the lab's centre with `fellesdrift up -m core`; t
   node's shard, with a message naming the node, and the other municipality converges here.
 
 The node is removed again at the end (`up -m core` with the lab's own centre file), so the
-modules after this one see the lab as it was.
+modules after this one see the lab as it was. A lab that has a node in its centre already
+(FELLESDRIFT_E2E_REUSE=<env>, its centre file with a shared host of role execution_node) is
+used as it is.
 """
 
 from __future__ import annotations
@@ -50,30 +52,43 @@ def _centre_file(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def node(pipeline_lab: Any, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[ExecutionNode]:
-    """The lab with an execution node in its centre (a free address of the servers range)."""
-    env = pipeline_lab.env
+    """The lab with an execution node in its centre (a free address of the servers range),
+    which has converged the municipality once: its first job compiles what the roles build on
+    the controller (site_router's capability filter), as the control node's first run did. A
+    lab whose centre has a node already (FELLESDRIFT_E2E_REUSE) is used as it is."""
+    env, lab_dir = pipeline_lab.env, pipeline_lab.lab_dir
     own = environment.get(env).folder
+    data = yaml.safe_load(_centre_file(own).read_text(encoding="utf-8"))
+    present = next((h for h in data["shared_hosts"] if h["role"] == "execution_node"), None)
     folder = tmp_path_factory.mktemp("with-node")
-    for file in own.glob("*.yaml"):
-        shutil.copy2(file, folder / file.name)
-    centre = _centre_file(folder)
-    data = yaml.safe_load(centre.read_text(encoding="utf-8"))
-    servers = next(r["prefix"] for r in data["address_plan"]["centre_ranges"]
-                   if r["name"] == "servers")
-    taken = {h["address"] for h in data["shared_hosts"]}
-    address = next(str(a) for a in list(ipaddress.ip_network(servers).hosts())[40:]
-                   if str(a) not in taken)
-    text = centre.read_text(encoding="utf-8")
-    text = re.sub(r"(shared_hosts:\n)", rf"\1  - hostname: {NODE}\n    role: execution_node\n"
-                  rf"    address: {address}\n", text, count=1)
-    centre.write_text(text, encoding="utf-8")
-    up = fellesdrift("up", str(folder), "--env", env, "-m", "core", "--json")
-    try:
+    added = present is None
+    if present is None:
+        for file in own.glob("*.yaml"):
+            shutil.copy2(file, folder / file.name)
+        centre = _centre_file(folder)
+        servers = next(r["prefix"] for r in data["address_plan"]["centre_ranges"]
+                       if r["name"] == "servers")
+        taken = {h["address"] for h in data["shared_hosts"]}
+        address = next(str(a) for a in list(ipaddress.ip_network(servers).hosts())[40:]
+                       if str(a) not in taken)
+        text = re.sub(r"(shared_hosts:\n)", rf"\1  - hostname: {NODE}\n    role: "
+                      rf"execution_node\n    address: {address}\n",
+                      centre.read_text(encoding="utf-8"), count=1)
+        centre.write_text(text, encoding="utf-8")
+        up = fellesdrift("up", str(folder), "--env", env, "-m", "core", "--json")
         assert up.returncode == 0, up.stderr[-6000:] + up.stdout[-3000:]
-        yield ExecutionNode(NODE, address, (SERVED,), "ops", f"{centre.name}: {NODE}")
+        present = {"hostname": NODE, "address": address}
+    made = ExecutionNode(str(present["hostname"]), str(present["address"]), (SERVED,), "ops",
+                         f"{_centre_file(own).name}: {present['hostname']}")
+    try:
+        first = converge.run(env, lab_dir / "inventory.yml", 2,
+                             limit=f"municipality_{SERVED}", nodes=(made,))
+        assert first.ok, first.failures
+        yield made
     finally:
-        back = fellesdrift("up", str(own), "--env", env, "-m", "core", "--json")
-        assert back.returncode == 0, back.stderr[-6000:]
+        if added:
+            back = fellesdrift("up", str(own), "--env", env, "-m", "core", "--json")
+            assert back.returncode == 0, back.stderr[-6000:]
 
 
 def _hosts_of(groups: dict[str, list[str]], *slugs: str) -> list[str]:
@@ -121,7 +136,7 @@ def test_a_node_that_is_down_fails_only_its_shard_naming_it(
     env, lab_dir = pipeline_lab.env, pipeline_lab.lab_dir
     groups = _groups(lab_dir)
     served, other = _hosts_of(groups, SERVED), _hosts_of(groups, OTHER)
-    machine = _machine(lab_dir, NODE)
+    machine = _machine(lab_dir, node.name)
     subprocess.run(["podman", "pause", machine], check=True, capture_output=True)
     try:
         result = converge.run(env, lab_dir / "inventory.yml", len(served) + len(other),
@@ -134,6 +149,6 @@ def test_a_node_that_is_down_fails_only_its_shard_naming_it(
     assert all(not (r.failed or r.unreachable) for r in result.recap.values())
     assert len(result.failures) == 1, result.failures
     assert result.failures[0].startswith(
-        f"execution node {NODE} (ops@{node.host}, {node.at}) did not run the shard: ")
+        f"execution node {node.name} (ops@{node.host}, {node.at}) did not run the shard: ")
     assert "timed out" in result.failures[0]  # ssh's ConnectTimeout (connect or banner)
 
