@@ -235,6 +235,25 @@ def test_capabilities_list_layer_sites(host: Any, gis: dict[str, Any],
         assert f"/{m['slug']}/wms" in xml
 
 
+def test_the_wms_serves_several_requests_at_once(host: Any, gis: dict[str, Any],
+                                                municipalities: list[dict[str, Any]]) -> None:
+    """fcgiwrap runs gis_hosting__wms_workers mapserv requests side by side (Debian's one would
+    queue every municipality's and every site's maps): that many at once all answer, and the
+    service has that many workers."""
+    workers = int(gis["gis_hosting__wms_workers"])
+    m = municipalities[0]
+    answers = run_all(host, {str(i): shell("curl -s -m 30 -o /dev/null -w %s -H %s %s",
+                                           "%{http_code}",
+                                           f"Host: {gis['gis_hosting__server_name']}",
+                                           _wms_url(m, REQUEST="GetCapabilities"))
+                             for i in range(workers)}, at_once=workers)
+    assert [a.output() for a in answers.values()] == ["200"] * workers
+    main = host.check_output("systemctl show --property=MainPID --value fcgiwrap.service")
+    assert main.isdigit() and main != "0", "fcgiwrap.service is not running"
+    children = host.run("pgrep --count --parent %s fcgiwrap", main).stdout.strip()
+    assert children == str(workers), f"fcgiwrap has {children} workers, not {workers}"
+
+
 def test_capabilities_answer_on_the_host_address(host: Any,
                                                  municipalities: list[dict[str, Any]]) -> None:
     address = inventory_vars(host).get("ansible_host")
