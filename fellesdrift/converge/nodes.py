@@ -177,10 +177,10 @@ class Outcome:
 def run_remote(env: str, node: ExecutionNode, inventory: Path, root: Path, playbook: str,
                private_data_dir: Path, ident: str, hosts: Iterable[str],
                event_handler: Callable[[dict[str, Any]], bool], forks: int,
-               cmdline: str | None = None, python: str = f"{VENV}/bin/python3",
+               cmdline: str | None = None,
                procs: list[subprocess.Popen[bytes]] | None = None) -> Outcome:
     """Converge ``hosts`` from ``node``: transmit the job over ssh to the node's
-    ``ansible-runner worker`` and process what it streams back into ``event_handler`` and
+    ``fellesdrift-worker`` (``ansible-runner worker``) and process what it streams back into ``event_handler`` and
     the artifacts ``private_data_dir``/artifacts/``ident``. ``procs`` hears the ssh process
     (so that a cancelled run can stop it)."""
     tag = uuid.uuid4().hex[:12]
