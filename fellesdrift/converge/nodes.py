@@ -180,9 +180,9 @@ def run_remote(env: str, node: ExecutionNode, inventory: Path, root: Path, playb
                cmdline: str | None = None,
                procs: list[subprocess.Popen[bytes]] | None = None) -> Outcome:
     """Converge ``hosts`` from ``node``: transmit the job over ssh to the node's
-    ``fellesdrift-worker`` (``ansible-runner worker``) and process what it streams back into ``event_handler`` and
-    the artifacts ``private_data_dir``/artifacts/``ident``. ``procs`` hears the ssh process
-    (so that a cancelled run can stop it)."""
+    ``fellesdrift-worker`` (``ansible-runner worker``) and process what it streams back into
+    ``event_handler`` and the artifacts ``private_data_dir``/artifacts/``ident``. ``procs``
+    hears the ssh process (so that a cancelled run can stop it)."""
     tag = uuid.uuid4().hex[:12]
     work = f"{WORK}/{tag}"
     remote_socket = f"{WORK}/{tag}.sock"
