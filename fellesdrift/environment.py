@@ -13,7 +13,7 @@ driver's settings.
       execution_nodes:           # converge these municipalities' hosts from a node near them
         - name: exec-vest
           host: 10.20.0.180      # reached over SSH with the environment's key and known_hosts
-          user: root             # the default
+          user: ops              # the default: the login user the drivers make
           municipalities: [tokke, vinje]
 
 ``backend`` is where the environment's Pulumi state (and its audit log) is kept: the file
@@ -54,8 +54,10 @@ DEFAULT_DRIVER = "lab"
 
 #: The keys an environment may have.
 KEYS = ("driver", "inventory", "settings", "mocks", "backend", "execution_nodes")
-#: The fields of one execution node (``user`` may be left out: root).
+#: The fields of one execution node (``user`` may be left out: ops, the login user the lab and
+#: Proxmox drivers make on every host).
 NODE_FIELDS = ("name", "host", "user", "municipalities")
+NODE_USER = "ops"
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
@@ -71,7 +73,7 @@ class ExecutionNode:
     #: Its address (or DNS name) for SSH, with the environment's key and known_hosts.
     host: str
     municipalities: tuple[str, ...]
-    user: str = "root"
+    user: str = NODE_USER
     #: Where it is defined, for messages: ``environments.yaml:LINE:COL: ENV.execution_nodes[I]``.
     at: str = ""
 
@@ -168,7 +170,7 @@ def _defined(name: str) -> tuple[dict[str, Any], dict[str, str], yaml.Node] | No
 
 _NODE_RULE = "[environment-execution-nodes]"
 _NODE_SHAPE = ("a list of mappings, each `name: exec-01`, `host: ADDRESS`, `municipalities: "
-               "[slug, …]` (and `user:`, root when left out)")
+               "[slug, …]` (and `user:`, ops when left out)")
 
 
 def _nodes(name: str, node: yaml.Node | None, entry: dict[str, Any]) -> tuple[ExecutionNode, ...]:
@@ -201,7 +203,7 @@ def _nodes(name: str, node: yaml.Node | None, entry: dict[str, Any]) -> tuple[Ex
                 raise refuse(item_node, f"{field}.{key}", "missing",
                              "every execution node has a name, a host and its municipalities")
         for key in ("name", "host", "user"):
-            text = item.get(key, "root")
+            text = item.get(key, NODE_USER)
             if not (isinstance(text, str) and text.strip() and len(text.split()) == 1):
                 raise refuse(_value(item_node, key) or item_node, f"{field}.{key}",
                              f"{text!r} is not one word",
@@ -228,7 +230,7 @@ def _nodes(name: str, node: yaml.Node | None, entry: dict[str, Any]) -> tuple[Ex
                              "a municipality is converged by one node at most")
             served[slug] = item["name"]
         found.append(ExecutionNode(item["name"].strip(), item["host"].strip(), tuple(slugs),
-                                   str(item.get("user", "root")).strip(),
+                                   str(item.get("user", NODE_USER)).strip(),
                                    f"{_at(item_node)}: {field}"))
     return tuple(found)
 
