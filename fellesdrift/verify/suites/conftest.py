@@ -162,7 +162,8 @@ def _order(item: pytest.Item) -> tuple[int, int, int]:
     callspec = getattr(item, "callspec", None)
     host = callspec.params.get("_testinfra_host") if callspec else None
     names = item.config.option.hosts or ""
-    spec = host.backend.get_pytest_id() if host is not None else ""
+    # No host: a suite whose FUNCTIONS no host of the run has (pytest's empty parameter set).
+    spec = host.backend.get_pytest_id() if hasattr(host, "backend") else ""
     index = names.split(",").index(spec) if spec in names.split(",") else 0
     # Host by host, its link measurement first: measurements wait for their share of the
     # machine (budget.py), and spread among the short checks they never hold many workers.
