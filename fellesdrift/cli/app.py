@@ -401,8 +401,10 @@ LimitOpt = Annotated[str | None, typer.Option(
 @app.command("converge")
 def converge_cmd(paths: PathsArg = None, env: EnvOpt = "lab", limit: LimitOpt = None,
                  check_idempotence: Annotated[bool, typer.Option(
-                     "--check-idempotence", help="Run a second time right after and fail if it "
-                     "changes anything not waived in playbooks/idempotence-waivers.yml.")] = False,
+                     "--check-idempotence", help="Run a second time right after, on the hosts the "
+                     "first run changed (a host it changed nothing on needs none), and fail if "
+                     "it changes anything not waived in playbooks/idempotence-waivers.yml."
+                 )] = False,
                  as_json: JsonOpt = False) -> None:
     """Apply the roles to the provisioned hosts through ansible-runner, with live progress per
     host and task and a per-host recap. Each run's artifacts stay under .lab/<env>/ansible/."""
