@@ -82,6 +82,11 @@ class ConvergeResult:
     def changed(self) -> int:
         return sum(r.changed for r in self.recap.values())
 
+    @property
+    def host_tasks(self) -> int:
+        """Tasks run, host by host (ok, failed, skipped, unreachable): what a benchmark counts."""
+        return sum(r.ok + r.failed + r.skipped + r.unreachable for r in self.recap.values())
+
 
 PHASE = "converge"
 def diff_text(diff: object) -> str:

@@ -37,10 +37,6 @@ from fellesdrift.paths import INVENTORIES, lab_dir  # noqa: E402
 from fellesdrift.pipeline import job as pipeline  # noqa: E402
 
 
-def host_tasks(result: converge.ConvergeResult) -> int:
-    return sum(r.ok + r.failed + r.skipped + r.unreachable for r in result.recap.values())
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", type=Path, default=[INVENTORIES])
@@ -70,9 +66,9 @@ def main() -> int:
         seconds = time.perf_counter() - started
         if not result.ok:
             raise SystemExit(f"{kind} run failed: {result.failures[:3]}")
-        print(f"  {kind}: {seconds:.1f} s, {host_tasks(result)} host-tasks, "
+        print(f"  {kind}: {seconds:.1f} s, {result.host_tasks} host-tasks, "
               f"changed {result.changed}", file=sys.stderr)
-        return seconds, host_tasks(result), result.changed
+        return seconds, result.host_tasks, result.changed
 
     print(f"{len(hosts)} hosts of lab {args.env}", file=sys.stderr)
     for _ in range(args.warmup):

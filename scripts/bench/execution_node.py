@@ -33,17 +33,7 @@ from fellesdrift.converge import run as converge  # noqa: E402
 from fellesdrift.environment import ExecutionNode  # noqa: E402
 from fellesdrift.paths import lab_dir  # noqa: E402
 from fellesdrift.plan.functions import function_of, municipality_of  # noqa: E402
-from fellesdrift.provision.hosts import Host  # noqa: E402
-
-
-def host_tasks(result: converge.ConvergeResult) -> int:
-    return sum(r.ok + r.failed + r.skipped + r.unreachable for r in result.recap.values())
-
-
-def lab_hosts(env: str) -> list[Host]:
-    import yaml
-    return [Host.from_output(h) for f in sorted((lab_dir(env) / "hosts").glob("*.yml"))
-            for h in yaml.safe_load(f.read_text(encoding="utf-8"))]
+from fellesdrift.provision import hosts as lab  # noqa: E402
 
 
 def main() -> int:
@@ -56,7 +46,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    hosts = lab_hosts(args.env)
+    hosts = lab.load(args.env)
     node_host = next((h for h in hosts if function_of(h) == "execution_node"), None)
     if node_host is None:
         print(f"lab {args.env!r} has no execution node; add a shared host of role "
@@ -76,9 +66,9 @@ def main() -> int:
         seconds = time.perf_counter() - started
         if not result.ok:
             raise SystemExit(f"{kind} run failed: {result.failures[:3]}")
-        print(f"  {kind}: {seconds:.1f} s, {host_tasks(result)} host-tasks, "
+        print(f"  {kind}: {seconds:.1f} s, {result.host_tasks} host-tasks, "
               f"changed {result.changed}", file=sys.stderr)
-        return seconds, host_tasks(result)
+        return seconds, result.host_tasks
 
     print(f"{len(hosts)} hosts of lab {args.env}; shards: "
           + ", ".join(f"{s.name} {len(s.hosts)}" for s in shards), file=sys.stderr)
