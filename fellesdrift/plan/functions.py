@@ -36,6 +36,9 @@ class HostFunction:
     centre_roles: tuple[str, ...] = ()
     #: The catalogue service it hosts for subscribers (one database and login each).
     hosting: str | None = None
+    #: It holds nothing the model and the lock do not rebuild: Pulumi does not protect it, so
+    #: taking it out of the centre file deletes it (every other centre host is protected).
+    disposable: bool = False
 
 
 FUNCTIONS: dict[str, HostFunction] = {f.name: f for f in (
@@ -57,7 +60,8 @@ FUNCTIONS: dict[str, HostFunction] = {f.name: f for f in (
                  "finance hosting", alias="okonomi", centre_roles=("finance",),
                  hosting="okonomi"),
     HostFunction("execution_node", "execution_node", ("test_execution_node",),
-                 "execution node (ansible-runner's worker)", centre_roles=("execution_node",)),
+                 "execution node (ansible-runner's worker)", centre_roles=("execution_node",),
+                 disposable=True),
 )}
 
 #: The functions that route (the network phase configures them).

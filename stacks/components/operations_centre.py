@@ -65,6 +65,7 @@ class OperationsCentre(pulumi.ComponentResource):
                                   (Nic(naming.centre_network(net.name), shared.address),),
                                   gateway=None if egress else net.router,
                                   routes=back if egress else (),
-                                  groups=(naming.CENTRE_GROUP,)), self.networks, protect=True)
+                                  groups=(naming.CENTRE_GROUP,)), self.networks,
+                         protect=not FUNCTIONS[function].disposable)
         self.hosts = made.records + [h for hosting in self.hostings for h in hosting.hosts]
         self.register_outputs({"core_router": self.core_router.machine, "hosts": self.hosts})

@@ -552,6 +552,32 @@ def test_core_stack_from_the_real_component_is_protected_and_has_the_trunk(
     assert {records[n]["function"] for n in hostings} == {"gis_hosting", "finance_hosting"}
 
 
+def test_an_execution_node_is_the_one_centre_machine_left_unprotected(tmp_path: Path) -> None:
+    """A node holds nothing the lock does not rebuild: taking it out of the centre file must
+    delete it, where every host holding data stays protected."""
+    for file in INVENTORIES.glob("*.yaml"):
+        (tmp_path / file.name).write_bytes(file.read_bytes())
+    centre = tmp_path / "operations-centre.yaml"
+    text = centre.read_text(encoding="utf-8")
+    assert "\nshared_hosts:\n" in text
+    centre.write_text(text.replace("\nshared_hosts:\n", "\nshared_hosts:\n  - hostname: exec-01\n"
+                                   "    role: execution_node\n    address: 10.100.1.40\n"),
+                      encoding="utf-8")
+    with_node = inventory.load([tmp_path])
+
+    def program(driver: ProxmoxDriver, root: pulumi.Resource) -> Any:
+        return OperationsCentre("centre", OperationsCentreArgs(with_node, driver),
+                                pulumi.ResourceOptions(parent=root)).core_router.machine
+
+    result = run(program)
+    vms = result.of(VM)
+    assert vm_name("exec-01") in {v["name"] for v in vms.values()}
+    for name, vm in vms.items():
+        protected = vm["name"] != vm_name("exec-01")
+        assert result.monitor.protect[(VM, name)] is protected, name
+        assert result.monitor.protect[(KEY, f"{name}-host-key")] is protected, name
+
+
 @pytest.mark.parametrize("slug", ["drangedal", "skien"])
 def test_municipal_sites_from_the_real_component_register_their_links_and_hosts(
         model: Inventory, slug: str) -> None:
