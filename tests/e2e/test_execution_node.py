@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -35,15 +34,7 @@ from fellesdrift.converge import nodes
 from fellesdrift.converge import run as converge
 from fellesdrift.environment import ExecutionNode
 
-#: Opt-in, not part of `make test` yet: in the fresh-clone CI of stop 20 the fixture's last
-#: step, `up -m core` without the node, failed in provision ("exec-01 cannot be deleted": the
-#: node is declared with the shared hosts' `protect`), and the modules after it failed on the
-#: lab it left (issue 13's closing note). Run with FELLESDRIFT_E2E_NODE=1 (and
-#: FELLESDRIFT_E2E_REUSE=<env> for a lab that has a node).
-pytestmark = [pytest.mark.lab, pytest.mark.skipif(
-    os.environ.get("FELLESDRIFT_E2E_NODE") != "1",
-    reason="opt-in (FELLESDRIFT_E2E_NODE=1): the node is a protected shared host, so the "
-           "fixture cannot remove it again (issue 13)")]
+pytestmark = pytest.mark.lab
 NODE = "exec-01"
 SERVED = "tokke"
 OTHER = "vinje"
