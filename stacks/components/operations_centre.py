@@ -59,13 +59,13 @@ class OperationsCentre(pulumi.ComponentResource):
             elif function is not None:
                 # The apt proxy's default route is its egress; the lab comes back through the
                 # core router.
-                egress = FUNCTIONS[function].egress
+                what = FUNCTIONS[function]
                 back = tuple((a, net.router) for a in centre.address_plan.aggregates)
                 made.add(HostSpec(shared.hostname, function,
                                   (Nic(naming.centre_network(net.name), shared.address),),
-                                  gateway=None if egress else net.router,
-                                  routes=back if egress else (),
+                                  gateway=None if what.egress else net.router,
+                                  routes=back if what.egress else (),
                                   groups=(naming.CENTRE_GROUP,)), self.networks,
-                         protect=not FUNCTIONS[function].disposable)
+                         protect=not what.disposable)
         self.hosts = made.records + [h for hosting in self.hostings for h in hosting.hosts]
         self.register_outputs({"core_router": self.core_router.machine, "hosts": self.hosts})

@@ -9,6 +9,8 @@ import multiprocessing
 import shutil
 import textwrap
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,10 +45,6 @@ def test_the_node_answers(host):
 """
 
 
-#: The verdicts of a run of only the hosts whose function is known (filled by ``found``).
-KNOWN: dict[str, verify.HostVerdict] = {}
-
-
 def _host(name: str, function: str) -> Host:
     return Host(name, name, (function,), "127.0.0.1", "ops", 22, "k")
 
@@ -58,8 +56,16 @@ def _heard(phase: str, item: str, state: str, detail: str, /) -> None:
     HEARD.append((phase, item, state, detail))
 
 
+@dataclass(frozen=True)
+class SuiteLab:
+    """Suites and an inventory of local hosts, for verify.run."""
+    inventory: Path
+    suite: Path
+    hosts: list[Host]
+
+
 @pytest.fixture(scope="module")
-def found(tmp_path_factory: pytest.TempPathFactory) -> dict[str, verify.HostVerdict]:
+def suite_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteLab]:
     tmp = tmp_path_factory.mktemp("verify")
     suite = tmp / "infra"
     suite.mkdir()
@@ -83,13 +89,20 @@ def found(tmp_path_factory: pytest.TempPathFactory) -> dict[str, verify.HostVerd
              _host("skipped", "site_client"), _host("unknown", "jukebox")]
     monkey = pytest.MonkeyPatch()
     monkey.setattr(paths, "LAB_DIR", tmp / ".lab")
-    try:
-        found = verify.run("unit", inventory, hosts, suites=[suite], workers=2, progress=_heard)
-        # Only hosts whose function is known: no host is left for the node's suite.
-        KNOWN.update(verify.run("unit", inventory, hosts[:1], suites=[suite]))
-        return found
-    finally:
-        monkey.undo()
+    yield SuiteLab(inventory, suite, hosts)
+    monkey.undo()
+
+
+@pytest.fixture(scope="module")
+def found(suite_lab: SuiteLab) -> dict[str, verify.HostVerdict]:
+    return verify.run("unit", suite_lab.inventory, suite_lab.hosts, suites=[suite_lab.suite],
+                      workers=2, progress=_heard)
+
+
+@pytest.fixture(scope="module")
+def known(suite_lab: SuiteLab) -> dict[str, verify.HostVerdict]:
+    """Only the host whose function is known: no host is left for the node's suite."""
+    return verify.run("unit", suite_lab.inventory, suite_lab.hosts[:1], suites=[suite_lab.suite])
 
 
 def test_progress_says_each_host_start_and_its_verdict(found: dict[str, verify.HostVerdict]
@@ -103,9 +116,9 @@ def test_progress_says_each_host_start_and_its_verdict(found: dict[str, verify.H
 
 
 def test_a_suite_no_host_of_the_run_is_for_does_not_stop_the_others(
-        found: dict[str, verify.HostVerdict]) -> None:
-    assert KNOWN["client"].ok, KNOWN["client"].detail
-    assert KNOWN["client"].passed == 2  # common and site client ran; the node's had no host
+        known: dict[str, verify.HostVerdict]) -> None:
+    assert known["client"].ok, known["client"].detail
+    assert known["client"].passed == 2  # common and site client ran; the node's had no host
 
 
 def test_a_host_whose_role_check_passed_is_verified(found: dict[str, verify.HostVerdict]
