@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fellesdrift import checkout
 from fellesdrift.change import audit, check, gate, invoices, planfile, routers
 from fellesdrift.inventory import load as inventory
 from fellesdrift.inventory.model import Inventory
@@ -80,7 +81,7 @@ def start(model: Inventory, env: str, selection: pipeline.Selection, paths: list
     held = gate.held(model, env, selection.municipalities, at or datetime.now(UTC))
     if held and emergency is None:
         raise gate.refuse(held)
-    digest = plan.digest if plan else planfile.digest(planfile.inputs(inventory.files(paths)))
+    digest = plan.digest if plan else checkout.digest(checkout.inputs(inventory.files(paths)))
     return Apply(env, selection, digest,
                  {s: gate.inputs(model.centre, model.municipality(s))
                   for s in selection.municipalities}, emergency, plan,

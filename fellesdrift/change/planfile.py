@@ -1,55 +1,27 @@
 """A plan kept in a file: what `plan --out FILE` previewed, with a digest of every input.
 
 The inputs are the inventory files and everything of the checkout that decides what an apply
-does: the package, the Pulumi program, templates, roles, playbooks and the lock file. `up --plan
-FILE` recomputes them before it does anything and refuses, naming each input that differs.
+does (:func:`fellesdrift.checkout.inputs`). `up --plan FILE` recomputes them before it does
+anything and refuses, naming each input that differs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fellesdrift.checkout import digest, inputs
 from fellesdrift.errors import RefusedError
 from fellesdrift.paths import ROOT
 
 FILE_VERSION = 1
-#: What of the checkout an apply depends on, besides the inventory files (folders are walked).
-CODE = ("fellesdrift", "stacks", "templates", "roles", "playbooks", "Pulumi.yaml",
-        "requirements.lock", "pyproject.toml", "ansible.cfg")
-_SKIPPED = ("__pycache__", ".pyc", ".pyo")
 
 
 class PlanFileError(RefusedError, ValueError):
     """A plan file that cannot be read, or that no longer matches its inputs."""
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def inputs(inventory_files: Iterable[Path], root: Path = ROOT) -> dict[str, str]:
-    """Every input's SHA-256: ``inventories/<name>`` for each inventory file (wherever its
-    folder is), the checkout's files by their path in it."""
-    found = {f"inventories/{f.name}": _sha256(f) for f in inventory_files}
-    for name in CODE:
-        top = root / name
-        paths = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
-        for p in paths:
-            relative = p.relative_to(root).as_posix()
-            if not any(part in relative for part in _SKIPPED):
-                found[relative] = _sha256(p)
-    return dict(sorted(found.items()))
-
-
-def digest(found: dict[str, str]) -> str:
-    """One digest of all inputs: ``sha256:<hex>``."""
-    text = json.dumps(sorted(found.items()), separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def differences(planned: dict[str, str], now: dict[str, str]) -> list[str]:

@@ -299,8 +299,16 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
        emergency: Annotated[str | None, typer.Option(
            "--emergency", help="Change municipalities outside their maintenance window; the "
            "reason goes into the audit log.", metavar="REASON")] = None,
+       converge_all: Annotated[bool, typer.Option(
+           "--converge-all", help="Converge every selected host, also those whose inputs are "
+           "unchanged since their last converge and verify, which passed (by default they are "
+           "left out; the network phase and verify still check them).")] = False,
        as_json: JsonOpt = False) -> None:
     """Validate, provision with Pulumi, converge with Ansible, verify with testinfra.
+
+    Converge leaves out a host whose inputs (its variables, its machine, the code) are
+    unchanged since its last converge and verify, which both passed; --converge-all converges
+    it anyway (to put right a file changed behind Ansible's back).
 
     A municipality whose inputs changed since its last apply is changed only inside its
     maintenance window (or with --emergency); every apply appends to the audit log
@@ -322,7 +330,7 @@ def up(paths: PathsArg = None, env: EnvOpt = "lab", municipality: MunicipalityOp
         outcome = pipeline.up(
             model, selection, environ,
             say=lambda line: say(f"  {line}", soft_wrap=True),
-            progress=progress, workers=workers, done=applying.done)
+            progress=progress, workers=workers, done=applying.done, converge_all=converge_all)
     _stack_lines(outcome.stacks)
     if outcome.converge is not None:
         _print_converge(outcome.converge, outcome.idempotence)
@@ -367,14 +375,15 @@ def _print_converge(result: converge.ConvergeResult,
         for failure in idempotence.failures:
             console.print(f"  [red]second run failed[/] {failure}", soft_wrap=True,
                           markup=False)
-        if idempotence.ok:
+        if idempotence.ok and result.recap:
             rerun = idempotence.rerun
             where = ("" if rerun is None else f" on the {len(rerun)} host(s) the first run "
                      "changed" if rerun else "; none was needed: the first changed nothing")
             console.print(f"  idempotent: the second run changed nothing{where}"
                           + (f" ({len(idempotence.waived)} waived)" if idempotence.waived
                              else ""))
-    console.print(f"  ansible-runner artifacts: {result.artifacts}", markup=False)
+    if result.recap:
+        console.print(f"  ansible-runner artifacts: {result.artifacts}", markup=False)
 
 
 def _recap_table(result: converge.ConvergeResult) -> Table:
@@ -515,7 +524,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         table.add_column(col)
     for r in summary["hosts"]:
         c, v = r["converge"], r["verify"]
-        table.add_row(r["host"], r["address"],
+        table.add_row(r["host"], r["address"], "unchanged" if c["unchanged"] else
                       f"{c['ok']}/{c['changed']}/{c['failed'] + c['unreachable']}",
                       f"{v['passed']}/{v['failed']}",
                       "[green]ok" if r["ok"] else "[red]FAILED")
@@ -529,8 +538,10 @@ def _summary_line(summary: dict[str, Any]) -> str:
     scope = (f"{summary['hosts_worked_on']} of {summary['hosts_in_lab']} hosts"
              if summary["hosts_worked_on"] != summary["hosts_in_lab"] else
              f"{summary['hosts_in_lab']} hosts")
+    unchanged = len(summary.get("unchanged_hosts", []))
+    left_out = f" ({unchanged} unchanged, not converged)" if unchanged else ""
     return (f"{verdict}: {scope}; Pulumi changes: {summary['pulumi_changes']}; Ansible "
-            f"changed: {summary['ansible_changed']}; {summary['seconds']} s")
+            f"changed: {summary['ansible_changed']}{left_out}; {summary['seconds']} s")
 
 
 @app.command()

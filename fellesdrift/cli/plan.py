@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
+from fellesdrift import checkout
 from fellesdrift.change import planfile, review
 from fellesdrift.cli.common import (
     BaseOpt,
@@ -62,7 +63,7 @@ def plan(paths: PathsArg = None, env: EnvOpt = "lab", municipality: Municipality
     if plan_out is not None and found.ok:
         planfile.write(plan_out, planfile.Plan(
             env, selection.core, selection.municipalities,
-            planfile.inputs(inventory.files(list(environ.inventory))), statuses.now(),
+            checkout.inputs(inventory.files(list(environ.inventory))), statuses.now(),
             [{"stack": r.stack, "changes": r.changes} for r in found.stacks],
             [d.as_dict() for d in found.invoices], found.converge.as_dict(),
             [r.as_dict() for r in found.network]))

@@ -22,8 +22,8 @@ from fellesdrift.environment import Environment
 from fellesdrift.errors import FellesdriftError, RefusedError
 from fellesdrift.inventory.model import Inventory
 from fellesdrift.network import push
-from fellesdrift.paths import ROOT
-from fellesdrift.pipeline import doctor
+from fellesdrift.paths import ROOT, lab_dir
+from fellesdrift.pipeline import converged, doctor
 from fellesdrift.plan import affected, topology
 from fellesdrift.progress import Progress, silent
 from fellesdrift.provision import drivers, hosts
@@ -219,6 +219,9 @@ class Outcome:
     every: int = 0
     #: The selection touched no host (e.g. --only-changed with no inventory change).
     idle: bool = False
+    #: The hosts of ``hosts`` not converged: their inputs are unchanged since their last
+    #: converge, which passed (:mod:`fellesdrift.pipeline.converged`).
+    unchanged: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> str | None:
@@ -253,14 +256,15 @@ class Outcome:
         for h in self.hosts:
             recap = conv.recap.get(h.name, converge.HostRecap()) if conv else converge.HostRecap()
             verdict = self.verdicts.get(h.name, verify.HostVerdict(h.name))
+            unchanged = h.name in self.unchanged
             rows.append({
                 "host": h.name, "address": h.address, "groups": list(h.groups),
                 "converge": {"ok": recap.ok, "changed": recap.changed, "failed": recap.failed,
-                             "unreachable": recap.unreachable},
+                             "unreachable": recap.unreachable, "unchanged": unchanged},
                 "verify": {"passed": verdict.passed, "failed": verdict.failed,
                            "skipped": verdict.skipped},
-                "ok": (h.name in conv.recap if conv else False) and recap.failed == 0
-                and recap.unreachable == 0 and verdict.ok,
+                "ok": (unchanged or (h.name in conv.recap if conv else False))
+                and recap.failed == 0 and recap.unreachable == 0 and verdict.ok,
             })
         idem = self.idempotence
         return {
@@ -269,6 +273,7 @@ class Outcome:
             "seconds": round(self.seconds, 1),
             "hosts_worked_on": len(self.hosts),
             "hosts_in_lab": self.every,
+            "unchanged_hosts": sorted(self.unchanged),
             "stacks": [{"stack": s.stack, "changes": s.changes, "changed": s.changed,
                         "error": s.error} for s in self.stacks],
             "pulumi_changes": sum(s.changed for s in self.stacks),
@@ -290,12 +295,19 @@ class Outcome:
 def inventory_for(model: Inventory, env: str) -> tuple[list[hosts.Host], Path]:
     """The lab's hosts as provisioned, trusted, and the Ansible inventory with their role
     variables (the SSH client config .lab/<env>/ssh_config is written beside it)."""
+    every, _, path = lab_inventory(model, env)
+    return every, path
+
+
+def lab_inventory(model: Inventory, env: str
+                  ) -> tuple[list[hosts.Host], dict[str, dict[str, Any]], Path]:
+    """:func:`inventory_for`, with every host's role variables."""
     every = hosts.load(env)
     hosts.trust(env, every)
     hosts.ssh_config(env, every)  # for operators: ssh -F .lab/<env>/ssh_config <host>
     _, public_key = keys.lab_keypair(env)
     variables = hostvars.render(model, env, every, public_key)
-    return every, hosts.ansible_inventory(env, every, variables)
+    return every, variables, hosts.ansible_inventory(env, every, variables)
 
 
 def _isolated(verdict: verify.HostVerdict) -> bool:
@@ -338,15 +350,18 @@ def record_verify(env: str, verdicts: dict[str, verify.HostVerdict]) -> None:
     status.record(env, "verify", status.from_results(verdicts.values()))
 
 
+_NO = status.PhaseResult(False)
+
 #: Called once when `up` ends: with its outcome, or with the exception that ended it.
 Done = Callable[[Outcome | None, BaseException | None], Any]
 
 
 def up(model: Inventory, selection: Selection, environ: Environment, say: Say,
-       progress: Progress = silent, workers: int = 3, done: Done | None = None) -> Outcome:
+       progress: Progress = silent, workers: int = 3, done: Done | None = None,
+       converge_all: bool = False) -> Outcome:
     """:func:`apply`, then ``done`` (the audit log's hook: :mod:`fellesdrift.change.audit`)."""
     try:
-        outcome = apply(model, selection, environ, say, progress, workers)
+        outcome = apply(model, selection, environ, say, progress, workers, converge_all)
     except BaseException as e:
         if done is not None:
             done(None, e)
@@ -357,14 +372,18 @@ def up(model: Inventory, selection: Selection, environ: Environment, say: Say,
 
 
 def apply(model: Inventory, selection: Selection, environ: Environment, say: Say,
-          progress: Progress = silent, workers: int = 3) -> Outcome:
+          progress: Progress = silent, workers: int = 3, converge_all: bool = False
+          ) -> Outcome:
     """Provision, converge, network, converge again (idempotence), verify; each phase's result
     goes into the lab's status record, and the report is written at the end.
 
     Converge, network and verify work on the hosts the selection touches
     (:meth:`Selection.hosts`): after `up -m SLUG`, that municipality's hosts and the centre
     hosts rendered from it; the other municipalities' clients are checked for whether they
-    reach it. Raises :class:`PreflightError` before anything is made if a program is missing.
+    reach it. Of those hosts, converge leaves out the ones whose inputs are unchanged since
+    their last converge and verify, which passed (:mod:`fellesdrift.pipeline.converged`;
+    ``converge_all``: none is left out); the network and verify still work on every one.
+    Raises :class:`PreflightError` before anything is made if a program is missing.
     """
     started = time.monotonic()
     env, folder = environ.name, environ.folder
@@ -379,7 +398,7 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
         outcome.seconds = time.monotonic() - started
         return outcome
     destroy_municipalities(env, selection.destroy, say)
-    every, inventory = inventory_for(model, env)
+    every, variables, inventory = lab_inventory(model, env)
     outcome.every = len(every)
     outcome.hosts = selection.hosts(model, every)
     names = [h.name for h in outcome.hosts]
@@ -388,36 +407,65 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
         outcome.idle = True
         outcome.seconds = time.monotonic() - started
         return outcome
-    limit = None if len(names) == len(every) else ",".join(names)
-    if limit is not None:
+    if len(names) != len(every):
         say(f"working on {len(names)} of {len(every)} hosts: {', '.join(names)}")
+    digests = converged.digests(variables, outcome.hosts)
+    reprovisioned = {h["name"] for r in outcome.stacks if r.changed for h in r.hosts}
+    outcome.unchanged = [] if converge_all else converged.unchanged(
+        env, digests, names, reprovisioned)
+    todo = [n for n in names if n not in outcome.unchanged]
 
-    def converge_on(chosen: list[str]) -> converge.ConvergeResult:
-        say(f"converging again on the {len(chosen)} of {len(names)} hosts the first run or "
-            "the network changed: a second run must change nothing …")
+    def converge_on(chosen: list[str], again: bool = True) -> converge.ConvergeResult:
+        if again:
+            say(f"converging again on the {len(chosen)} of {len(todo)} hosts the first run or "
+                "the network changed: a second run must change nothing …")
         return converge.run(env, inventory, len(chosen), progress=progress,
-                            limit=",".join(chosen))
+                            limit=None if len(chosen) == len(every) else ",".join(chosen))
 
-    say("converging …")
-    first = outcome.converge = converge.run(env, inventory, len(names), progress=progress,
-                                            limit=limit)
+    if outcome.unchanged:
+        say(f"{len(outcome.unchanged)} of {len(names)} hosts are unchanged since their last "
+            "converge, which passed, and their verify with it: not converged again "
+            "(`up --converge-all` converges them anyway)")
+    if todo:
+        say(f"converging {len(todo)} host(s) …")
+        first = converge_on(todo, again=False)
+    else:
+        first = converge.ConvergeResult("skipped", 0, lab_dir(env) / "ansible")
+    outcome.converge = first
+    touched: set[str] = set()
     if first.ok:
         say("configuring the network (netmiko) …")
         outcome.network = push.run(model, env, outcome.hosts, workers=8, progress=progress)
-        second, rerun = idempotence.converge_again(
-            names, first, waivers, converge_on, {r.name for r in outcome.network if r.changed})
-        if not rerun:
+        touched = {r.name for r in outcome.network if r.changed}
+        # A router left out as unchanged whose running configuration had to be put right:
+        # it converges now, as its first run, so the second run below judges it too.
+        late = [n for n in outcome.unchanged if n in touched]
+        if late:
+            say(f"the network changed {len(late)} router(s) left out as unchanged: converging "
+                "them …")
+            extra = converge_on(late, again=False)
+            first = outcome.converge = converge.merge([first, extra]) if first.recap else extra
+            outcome.unchanged = [n for n in outcome.unchanged if n not in late]
+            todo += late
+    if first.ok:
+        second, rerun = idempotence.converge_again(todo, first, waivers, converge_on, touched)
+        if not rerun and todo:
             say("the first run and the network changed nothing: no second run is needed")
-        outcome.idempotence = record_converge(env, names, first, second, waivers, rerun=rerun)
+        outcome.idempotence = record_converge(env, todo, first, second, waivers, rerun=rerun)
         # In sync: after everything, each router's running configuration still equals the
-        # intended one (a dry run: reads, diffs, touches nothing).
-        outcome.in_sync = push.run(model, env, outcome.hosts, workers=8, dry_run=True,
-                                   progress=progress)
+        # intended one (a dry run: reads, diffs, touches nothing). When nothing ran after the
+        # push and it changed nothing, its own reading is that answer.
+        outcome.in_sync = (outcome.network if not rerun and not touched else
+                           push.run(model, env, outcome.hosts, workers=8, dry_run=True,
+                                    progress=progress))
         record_network(env, outcome.in_sync)
     else:
-        record_converge(env, names, first, None, waivers, every=True)
+        record_converge(env, todo, first, None, waivers, every=True)
+    recorded = status.load(env)["converge"]
+    converged.remember(env, digests, converged=[n for n in todo if recorded.get(n, _NO).ok],
+                       failed=[n for n in todo if not recorded.get(n, _NO).ok])
     neighbours = (affected.neighbours(every, selection.municipalities)
-                  if limit is not None and selection.municipalities else [])
+                  if len(names) != len(every) and selection.municipalities else [])
     if neighbours:
         say(f"verifying that {len(neighbours)} site client(s) of the other municipalities do "
             "not reach the selected ones …")

@@ -19,12 +19,14 @@ and the ratio of the last centre's to the first's. Goals: every join ≤ 180 s, 
 
 No-op mode (``--noop FOLDER ENV``): ``fellesdrift up FOLDER --env ENV`` twice on a lab that
 does not exist yet (``--down-first`` removes it first); the second has nothing to change.
-Printed: both times and second / first. Goal: ≤ 1/3. The lab stays up.
+Printed: both times and second / first. Goal: ≤ 1/3. With ``--converge-all``, a third `up
+--converge-all` (every host converged again although nothing changed) and third / first. The
+lab stays up.
 
 Usage (as root, on a machine set up for the lab)::
 
     .venv/bin/python scripts/bench/join.py --centre /tmp/pl-inv pl --centre inventories lab
-    .venv/bin/python scripts/bench/join.py --noop inventories lab --down-first
+    .venv/bin/python scripts/bench/join.py --noop inventories lab --down-first [--converge-all]
 
 A benchmark reports what it measured; it asserts nothing (results: docs/BENCHMARKS.md). An
 `up` that fails is reported as failed, with its time; the ratio is printed only when every
@@ -101,7 +103,7 @@ def join(folder: Path, env: str, slug: str, code: str, name: str, keep: bool
     return row
 
 
-def noop(folder: Path, env: str, down_first: bool) -> dict[str, Any]:
+def noop(folder: Path, env: str, down_first: bool, converge_all: bool) -> dict[str, Any]:
     if hosts.load(env):
         if not down_first:
             raise SystemExit(f"lab {env} exists: --down-first removes it for a first `up`")
@@ -109,13 +111,22 @@ def noop(folder: Path, env: str, down_first: bool) -> dict[str, Any]:
     first_s, first = timed("up", str(folder), "--env", env, "--json")
     second_s, second = timed("up", str(folder), "--env", env, "--json")
     a, b = _summary(first), _summary(second)
-    return {"folder": str(folder), "env": env, "first_s": first_s, "second_s": second_s,
-            "first_ok": first.returncode == 0, "second_ok": second.returncode == 0,
-            "second_changes": {"pulumi": b.get("pulumi_changes"),
-                               "ansible": b.get("ansible_changed")},
-            "first_failed": a.get("failed") or a.get("error"),
-            "second_failed": b.get("failed") or b.get("error"),
-            "ratio": round(second_s / first_s, 3) if first_s else None, "goal": NOOP_GOAL}
+    found = {"folder": str(folder), "env": env, "first_s": first_s, "second_s": second_s,
+             "first_ok": first.returncode == 0, "second_ok": second.returncode == 0,
+             "second_changes": {"pulumi": b.get("pulumi_changes"),
+                                "ansible": b.get("ansible_changed")},
+             "second_hosts": b.get("hosts_worked_on"),
+             "second_unchanged_hosts": len(b.get("unchanged_hosts") or []),
+             "first_failed": a.get("failed") or a.get("error"),
+             "second_failed": b.get("failed") or b.get("error"),
+             "ratio": round(second_s / first_s, 3) if first_s else None, "goal": NOOP_GOAL}
+    if converge_all:  # what the second would cost if it converged every host again
+        third_s, third = timed("up", str(folder), "--env", env, "--converge-all", "--json")
+        c = _summary(third)
+        found |= {"converge_all_s": third_s, "converge_all_ok": third.returncode == 0,
+                  "converge_all_changed": c.get("ansible_changed"),
+                  "converge_all_ratio": round(third_s / first_s, 3) if first_s else None}
+    return found
 
 
 def main() -> int:
@@ -125,6 +136,8 @@ def main() -> int:
     ap.add_argument("--noop", nargs=2, metavar=("FOLDER", "ENV"),
                     help="time a first and a second (nothing to change) `up` instead")
     ap.add_argument("--down-first", action="store_true", help="--noop: remove the lab first")
+    ap.add_argument("--converge-all", action="store_true",
+                    help="--noop: then a third `up --converge-all` (every host converged again)")
     ap.add_argument("--slug", default="tinn")
     ap.add_argument("--code", default="4026")
     ap.add_argument("--name", default="Tinn")
@@ -137,14 +150,20 @@ def main() -> int:
         return 2
     machine = {"cpus": os.cpu_count(), "python": platform.python_version()}
     if args.noop:
-        result = noop(Path(args.noop[0]), args.noop[1], args.down_first)
+        result = noop(Path(args.noop[0]), args.noop[1], args.down_first, args.converge_all)
         if args.json:
             print(json.dumps({"machine": machine, **result}, indent=2))
         else:
             first = "ok" if result["first_ok"] else "FAILED"
             second = "ok" if result["second_ok"] else "FAILED"
             print(f"first up {result['first_s']} s ({first}), second up {result['second_s']} s "
-                  f"({second}); second / first = {result['ratio']} (goal ≤ {NOOP_GOAL:.2f})")
+                  f"({second}, {result['second_unchanged_hosts']} of "
+                  f"{result['second_hosts']} hosts unchanged, not converged); second / first = "
+                  f"{result['ratio']} (goal ≤ {NOOP_GOAL:.2f})")
+            if "converge_all_s" in result:
+                state = "ok" if result["converge_all_ok"] else "FAILED"
+                print(f"third up --converge-all {result['converge_all_s']} s ({state}); "
+                      f"third / first = {result['converge_all_ratio']}")
         return 0
     if not args.centre:
         ap.error("give --centre FOLDER ENV (one per centre) or --noop FOLDER ENV")

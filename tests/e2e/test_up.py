@@ -85,8 +85,36 @@ def test_second_up_changes_nothing(first_up: dict[str, Any],
     assert second["pulumi_changes"] == 0
     assert second["ansible_changed"] == 0, second["changed_tasks"]
     assert second["idempotent"] is True
-    # Nothing changed, so the first run was every host's second run.
+    # Nothing any host is converged from changed, and every host's last converge and verify
+    # passed: none was converged again, and verify checked every one.
+    assert second["unchanged_hosts"] == sorted(h["host"] for h in first_up["hosts"])
     assert second["second_run_hosts"] == []
+    assert all(h["verify"]["passed"] > 0 and h["ok"] for h in second["hosts"])
+
+
+def test_a_file_changed_behind_ansibles_back_fails_verify_and_the_next_up_puts_it_right(
+        first_up: dict[str, Any], fixture_inventories_module: Path) -> None:
+    client, sysctl_file = "tokke-skule-client", "/etc/sysctl.d/60-fellesdrift-net.conf"
+    subprocess.run(["podman", "exec", f"{ENV}-{client}", "rm", sysctl_file], check=True)
+    # The client's inputs did not change, so `up` does not converge it; verify finds the
+    # missing file on it.
+    found = fellesdrift("up", str(fixture_inventories_module), "--env", ENV, "-m", "tokke",
+                        "--json")
+    assert found.returncode == 1, found.stderr[-4000:]
+    summary = json.loads(found.stdout)
+    assert summary["failed"] == "verify" and client in summary["unchanged_hosts"]
+    failed = {h["host"] for h in summary["hosts"] if not h["ok"]}
+    assert failed == {client}
+    # Its last verify failed: the next `up` converges it (and only it), which puts the file back.
+    again = fellesdrift("up", str(fixture_inventories_module), "--env", ENV, "-m", "tokke",
+                        "--json")
+    assert again.returncode == 0, again.stderr[-4000:]
+    fixed = json.loads(again.stdout)
+    assert client not in fixed["unchanged_hosts"]
+    assert {h["host"] for h in fixed["hosts"]} - set(fixed["unchanged_hosts"]) == {client}
+    assert any(t.startswith(f"{client}: common : ") for t in fixed["changed_tasks"])
+    assert subprocess.run(["podman", "exec", f"{ENV}-{client}", "test", "-s", sysctl_file],
+                          check=False).returncode == 0
 
 
 def test_ssh_checks_host_keys(first_up: dict[str, Any]) -> None:
@@ -120,6 +148,10 @@ def test_drift_notices_a_removed_host_and_up_m_puts_it_back_on_its_hosts_only(
         "vinje-radhus-client", "vinje-radhus-router", "core-router", "katalog", "overvaking",
         "gis-01", "okonomi-01"}
     assert joined["hosts_worked_on"] == 7 and joined["hosts_in_lab"] == 10
+    # The client is a new machine and its stack changed: vinje's hosts converge; the centre
+    # hosts' inputs did not change.
+    assert joined["unchanged_hosts"] == ["core-router", "gis-01", "katalog", "okonomi-01",
+                                         "overvaking"]
     # Its tenancy row and column: vinje reaches no tokke host, tokke's client reaches no vinje
     # host (checked on tokke's client although tokke was not converged).
     network = joined["tenancy"]["network"]

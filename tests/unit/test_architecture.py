@@ -5,7 +5,7 @@ fellesdrift/ and stacks/, imports inside functions and TYPE_CHECKING blocks incl
   import nothing from later phases, the pipeline and the CLI may import everything.
 - Only the lab driver imports the lab (stacks/drivers/lab.py; on the platform's side the lab
   is reached through fellesdrift.lab.driver, which the driver registry imports by name).
-- The shared base modules (paths, syntax, errors, files, environment, and the one result
+- The shared base modules (paths, syntax, errors, files, environment, checkout, and the one result
   family, progress interface and thread fan-out: results, progress, fanout) import no phase.
 
 The checker is shown to fail on a synthetic package that breaks each rule.
@@ -31,7 +31,8 @@ ALLOWED = {("inventory.rules", "plan.naming"), ("inventory.rules", "plan.topolog
 #: The only modules outside the lab package that may import it.
 LAB_DRIVER = {"stacks.drivers.lab"}
 #: The shared base: the modules of fellesdrift/ outside every phase (they import no phase).
-BASE = {"paths", "syntax", "errors", "files", "environment", "results", "progress", "fanout"}
+BASE = {"paths", "syntax", "errors", "files", "environment", "results", "progress", "fanout",
+        "checkout"}
 
 
 def module_name(root: Path, path: Path) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import paths
+from fellesdrift import checkout, paths
 from fellesdrift.change import apply, audit, planfile, windows
 from fellesdrift.inventory import load as inventory
 from fellesdrift.lab import runner as lab
@@ -101,7 +101,7 @@ def test_up_with_a_plan_whose_input_changed_refuses_naming_it(folder: Path,
                                                               tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
     planfile.write(plan, planfile.Plan(ENV, True, ["tokke", "vinje"],
-                                       planfile.inputs(inventory.files([folder])),
+                                       checkout.inputs(inventory.files([folder])),
                                        (datetime.now(UTC) - timedelta(minutes=5)).isoformat()))
     vinje = folder / "vinje.yaml"
     vinje.write_text(vinje.read_text().replace("down_mbps: ", "down_mbps: 1", 1))
@@ -130,7 +130,7 @@ def test_up_with_a_plan_whose_input_changed_refuses_naming_it(folder: Path,
 def test_up_with_a_plan_that_selects_nothing_applies_nothing(tmp_path: Path,
                                                             folder: Path) -> None:
     plan = tmp_path / "plan.json"
-    planfile.write(plan, planfile.Plan(ENV, False, [], planfile.inputs(inventory.files([folder])),
+    planfile.write(plan, planfile.Plan(ENV, False, [], checkout.inputs(inventory.files([folder])),
                                        datetime.now(UTC).isoformat()))
     proc = fellesdrift("up", str(folder), "--env", ENV, "--plan", str(plan))
     assert proc.returncode == 0, proc.stderr

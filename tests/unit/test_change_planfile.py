@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from fellesdrift import paths
+from fellesdrift import checkout, paths
 from fellesdrift.change import planfile
 from fellesdrift.inventory import load as inventory
 
 
 def test_the_checkout_inputs_are_the_code_templates_roles_playbooks_and_lock() -> None:
-    found = planfile.inputs(inventory.files([paths.INVENTORIES]))
+    found = checkout.inputs(inventory.files([paths.INVENTORIES]))
     for name in ("inventories/tokke.yaml", "inventories/operations-centre.yaml",
                  "fellesdrift/pipeline/job.py", "fellesdrift/change/planfile.py",
                  "stacks/components/municipal_site.py", "requirements.lock", "Pulumi.yaml"):
@@ -33,16 +33,16 @@ def test_a_changed_role_or_template_is_named(tmp_path: Path) -> None:
     (root / "fellesdrift/__pycache__").mkdir()
     (root / "fellesdrift/__pycache__/x.pyc").write_bytes(b"\0")
     (root / "requirements.lock").write_text("pulumi==3.259.0\n")
-    before = planfile.inputs([], root)
+    before = checkout.inputs([], root)
     assert list(before) == ["requirements.lock", "roles/common/tasks/main.yml",
                             "templates/network/frr/router.j2"]
     (root / "roles/common/tasks/main.yml").write_text("---\n- name: b\n")
     (root / "requirements.lock").unlink()
     (root / "fellesdrift/cli.py").write_text("")
-    assert planfile.differences(before, planfile.inputs([], root)) == [
+    assert planfile.differences(before, checkout.inputs([], root)) == [
         "fellesdrift/cli.py is new", "requirements.lock is gone",
         "roles/common/tasks/main.yml changed"]
-    assert planfile.digest(before) != planfile.digest(planfile.inputs([], root))
+    assert checkout.digest(before) != checkout.digest(checkout.inputs([], root))
 
 
 def test_a_plan_reads_back_and_refuses_another_environment(tmp_path: Path,
@@ -50,7 +50,7 @@ def test_a_plan_reads_back_and_refuses_another_environment(tmp_path: Path,
     folder = tmp_path / "inventories"
     shutil.copytree(fixture_inventories, folder)
     files = inventory.files([folder])
-    plan = planfile.Plan("chgt", False, ["tokke"], planfile.inputs(files), "2026-12-01T12:00:00Z")
+    plan = planfile.Plan("chgt", False, ["tokke"], checkout.inputs(files), "2026-12-01T12:00:00Z")
     written = tmp_path / "plan.json"
     planfile.write(written, plan)
     assert planfile.load(written) == plan
