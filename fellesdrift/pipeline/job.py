@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -466,13 +467,20 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
                        failed=[n for n in todo if not recorded.get(n, _NO).ok])
     neighbours = (affected.neighbours(every, selection.municipalities)
                   if len(names) != len(every) and selection.municipalities else [])
-    if neighbours:
-        say(f"verifying that {len(neighbours)} site client(s) of the other municipalities do "
-            "not reach the selected ones …")
-        outcome.columns = verify.run(env, inventory, neighbours, suites=[
-            verify.SUITES / f"test_site_client.py::{ISOLATION_CHECK}"], progress=progress)
-    say("verifying …")
-    outcome.verdicts = verify.run(env, inventory, outcome.hosts, progress=progress)
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        # The columns are checked while the selected hosts are verified: both mostly wait on
+        # the hosts (probes that must time out, services), not on this machine.
+        columns = beside.submit(
+            verify.run, env, inventory, neighbours,
+            suites=[verify.SUITES / f"test_site_client.py::{ISOLATION_CHECK}"],
+            progress=progress, folder="verify-columns") if neighbours else None
+        if neighbours:
+            say(f"verifying, and that {len(neighbours)} site client(s) of the other "
+                "municipalities do not reach the selected ones …")
+        else:
+            say("verifying …")
+        outcome.verdicts = verify.run(env, inventory, outcome.hosts, progress=progress)
+        outcome.columns = columns.result() if columns else {}
     record_verify(env, outcome.verdicts)
     outcome.report = report.write(model, env, report.default_folder(env), every)
     outcome.seconds = time.monotonic() - started

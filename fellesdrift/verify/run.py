@@ -187,12 +187,16 @@ def _close_connections(control_dir: Path, hosts: list[Host]) -> None:
 
 
 def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None = None,
-        workers: int = DEFAULT_WORKERS, progress: Progress = silent
+        workers: int = DEFAULT_WORKERS, progress: Progress = silent, folder: str = "verify"
         ) -> dict[str, HostVerdict]:
     """Run the suites against these hosts of the inventory; returns the verdict per host.
-    The JUnit report is .lab/<env>/verify/junit.xml. The hosts are checked in one pytest run:
-    ``progress`` hears every host start, and each host's verdict when the run is over."""
-    report = lab_dir(env) / "verify" / "junit.xml"
+    The JUnit report is .lab/<env>/<folder>/junit.xml (a run beside another needs its own
+    ``folder``). The hosts are checked in one pytest run: ``progress`` hears every host start,
+    and each host's verdict when the run is over. ``suites`` given: at most one worker per
+    host and suite (the unit of work), so that no worker starts only to idle."""
+    if suites:
+        workers = min(workers, len(hosts) * len(suites))
+    report = lab_dir(env) / folder / "junit.xml"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
@@ -208,8 +212,8 @@ def run(env: str, inventory: Path, hosts: list[Host], suites: list[Path] | None 
                "PATH": os.pathsep.join([str(Path(sys.executable).parent),
                                         os.environ.get("PATH", "")]),
                # Every worker rewrites the assertions of the suites and of testinfra (a hundred
-               # modules) unless pytest may keep the result: kept here, not in the checkout.
-               "PYTHONPYCACHEPREFIX": str(report.parent / "pycache")}
+               # modules) unless pytest may keep the result: kept in the lab, shared by its runs.
+               "PYTHONPYCACHEPREFIX": str(lab_dir(env) / "verify" / "pycache")}
     environ.pop("PYTHONDONTWRITEBYTECODE", None)
     control_dir = ssh_control_dir()
     for h in hosts:
