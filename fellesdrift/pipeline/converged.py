@@ -3,7 +3,7 @@ changed.
 
 A host's inputs are everything a converge of it reads: its rendered role variables
 (:func:`fellesdrift.converge.hostvars.render`), the host as provisioned (address, groups, host
-key), and the checkout's code (:data:`fellesdrift.change.planfile.CODE`: roles, playbooks,
+key), and the checkout's code (:data:`fellesdrift.checkout.CODE`: roles, playbooks,
 ansible.cfg, the package, the lock file). Their digest is an HMAC keyed with the centre's
 passphrase: the variables hold secrets, and a plain hash of a secret could be tried against
 guesses.
@@ -76,14 +76,17 @@ def unchanged(env: str, now: Mapping[str, str], candidates: Iterable[str],
             and all(name in record[p] and record[p][name].ok for p in ("converge", "verify"))]
 
 
-def remember(env: str, now: Mapping[str, str], converged: Iterable[str],
-             failed: Iterable[str]) -> None:
-    """After a converge: record the digests of the hosts that ``converged`` (and were
-    idempotent), forget those of the hosts that ``failed``; others' records stay."""
+def remember(env: str, now: Mapping[str, str], converged: Iterable[str]) -> None:
+    """After a converge of these hosts, recorded in the status record: keep the digest of each
+    host the record now calls converged (idempotent), forget the others'; the records of hosts
+    not in ``converged`` stay."""
+    record = status.load(env)["converge"]
     with files.locked(lab_dir(env) / ".converged.lock"):
         recorded = load(env)
-        recorded.update({name: now[name] for name in converged if name in now})
-        for name in failed:
-            recorded.pop(name, None)
+        for name in converged:
+            if name in now and name in record and record[name].ok:
+                recorded[name] = now[name]
+            else:
+                recorded.pop(name, None)
         files.write_atomic(path(env), json.dumps(dict(sorted(recorded.items())), indent=2) + "\n",
                            mode=0o600)

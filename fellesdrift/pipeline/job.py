@@ -351,8 +351,6 @@ def record_verify(env: str, verdicts: dict[str, verify.HostVerdict]) -> None:
     status.record(env, "verify", status.from_results(verdicts.values()))
 
 
-_NO = status.PhaseResult(False)
-
 #: Called once when `up` ends: with its outcome, or with the exception that ended it.
 Done = Callable[[Outcome | None, BaseException | None], Any]
 
@@ -416,12 +414,14 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
         env, digests, names, reprovisioned)
     todo = [n for n in names if n not in outcome.unchanged]
 
-    def converge_on(chosen: list[str], again: bool = True) -> converge.ConvergeResult:
-        if again:
-            say(f"converging again on the {len(chosen)} of {len(todo)} hosts the first run or "
-                "the network changed: a second run must change nothing …")
+    def converge_on(chosen: list[str]) -> converge.ConvergeResult:
         return converge.run(env, inventory, len(chosen), progress=progress,
                             limit=None if len(chosen) == len(every) else ",".join(chosen))
+
+    def converge_again(chosen: list[str]) -> converge.ConvergeResult:
+        say(f"converging again on the {len(chosen)} of {len(todo)} hosts the first run or "
+            "the network changed: a second run must change nothing …")
+        return converge_on(chosen)
 
     if outcome.unchanged:
         say(f"{len(outcome.unchanged)} of {len(names)} hosts are unchanged since their last "
@@ -429,7 +429,7 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
             "(`up --converge-all` converges them anyway)")
     if todo:
         say(f"converging {len(todo)} host(s) …")
-        first = converge_on(todo, again=False)
+        first = converge_on(todo)
     else:
         first = converge.ConvergeResult("skipped", 0, lab_dir(env) / "ansible")
     outcome.converge = first
@@ -444,12 +444,13 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
         if late:
             say(f"the network changed {len(late)} router(s) left out as unchanged: converging "
                 "them …")
-            extra = converge_on(late, again=False)
+            extra = converge_on(late)
             first = outcome.converge = converge.merge([first, extra]) if first.recap else extra
             outcome.unchanged = [n for n in outcome.unchanged if n not in late]
             todo += late
     if first.ok:
-        second, rerun = idempotence.converge_again(todo, first, waivers, converge_on, touched)
+        second, rerun = idempotence.converge_again(todo, first, waivers, converge_again,
+                                                   touched)
         if not rerun and todo:
             say("the first run and the network changed nothing: no second run is needed")
         outcome.idempotence = record_converge(env, todo, first, second, waivers, rerun=rerun)
@@ -462,9 +463,7 @@ def apply(model: Inventory, selection: Selection, environ: Environment, say: Say
         record_network(env, outcome.in_sync)
     else:
         record_converge(env, todo, first, None, waivers, every=True)
-    recorded = status.load(env)["converge"]
-    converged.remember(env, digests, converged=[n for n in todo if recorded.get(n, _NO).ok],
-                       failed=[n for n in todo if not recorded.get(n, _NO).ok])
+    converged.remember(env, digests, todo)
     neighbours = (affected.neighbours(every, selection.municipalities)
                   if len(names) != len(every) and selection.municipalities else [])
     with ThreadPoolExecutor(max_workers=1) as beside:
